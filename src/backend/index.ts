@@ -18,6 +18,8 @@ export class BackendError extends Error {}
  */
 export function loadTf(): Tf {
   if (loaded) return loaded;
+  // libtensorflow's INFO lines (oneDNN notice, CPU features) are noise for users; warnings and errors still show.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
   let tf: Tf;
   try {
     tf = require('@tensorflow/tfjs-node') as Tf;

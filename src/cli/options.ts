@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { preset, validateRunConfig, type RunConfig } from '../engine/config.js';
+import type { LayerId } from '../model/config.js';
+
+/** Adds the run-config options shared by `fit` (every option overrides the chosen preset). */
+export function addConfigOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--preset <name>', 'starting configuration').choices(['cpu', 'paper', 'tiny']).default('cpu'))
+    .option('--config <file>', 'JSON file with a (partial) run config {model:{...}, train:{...}, teacher}; options below override it')
+    .addOption(new Option('--student-block <kind>', 'student residual-block conv: CoT (paper) or plain 3x3 (symmetric baseline)').choices(['cot', 'basic']))
+    .addOption(new Option('--teacher-norm <kind>', 'teacher BatchNorm: EMAN (paper eq. 6-8) or frozen pretrained statistics').choices(['eman', 'frozen_bn']))
+    .option('--eman-momentum <m>', 'EMAN momentum m', parseFloat)
+    .option('--layers <list>', 'compared layers, e.g. 1,2,3')
+    .addOption(new Option('--fusion <kind>', 'anomaly-map fusion').choices(['sum', 'product']))
+    .option('--sigma <px>', 'Gaussian smoothing sigma in pixels (0 = none)', parseFloat)
+    .option('--image-size <px>', 'square input size (multiple of 16)', (v) => parseInt(v, 10))
+    .option('--epochs <n>', 'training epochs', (v) => parseInt(v, 10))
+    .option('--batch-size <n>', 'training batch size (>= 2)', (v) => parseInt(v, 10))
+    .addOption(new Option('--optimizer <name>', "optimizer (the paper's 'Adam lr 0.4' diverges; SGD lr 0.4 is STFPM's recipe)").choices(['sgd', 'adam']))
+    .option('--lr <lr>', 'learning rate', parseFloat)
+    .option('--momentum <m>', 'SGD momentum', parseFloat)
+    .option('--weight-decay <wd>', 'L2 weight decay', parseFloat)
+    .addOption(new Option('--loss-reduction <r>', 'loss reduction over the batch').choices(['sum', 'mean']))
+    .option('--val-fraction <f>', 'fraction of train/good held out for validation', parseFloat)
+    .option('--seed <n>', 'random seed (split, init, data order)', (v) => parseInt(v, 10))
+    .addOption(new Option('--teacher <kind>', 'teacher weights: ImageNet ResNet18 or seeded random (tests / offline demo only)').choices(['imagenet', 'random']))
+    .option('--teacher-weights <file>', 'torchvision resnet18-f37072fd.pth or converted .safetensors (otherwise: cache, then download)')
+    .option('--no-download', 'never download teacher weights');
+}
+
+/** Options parsed by {@link addConfigOptions}. */
+export interface ConfigFlags {
+  preset: string; config?: string; studentBlock?: 'cot' | 'basic'; teacherNorm?: 'eman' | 'frozen_bn'; emanMomentum?: number;
+  layers?: string; fusion?: 'sum' | 'product'; sigma?: number; imageSize?: number; epochs?: number; batchSize?: number;
+  optimizer?: 'sgd' | 'adam'; lr?: number; momentum?: number; weightDecay?: number; lossReduction?: 'sum' | 'mean';
+  valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random'; teacherWeights?: string; download: boolean;
+}
+
+/** Builds the run config: preset, then --config file, then individual flags. @throws Error on invalid values. */
+export function buildRunConfig(f: ConfigFlags): RunConfig {
+  const c = preset(f.preset);
+  if (f.config) {
+    let j: Partial<RunConfig>;
+    try {
+      j = JSON.parse(readFileSync(f.config, 'utf8')) as Partial<RunConfig>;
+    } catch (e) {
+      throw new Error(`Cannot read config file ${f.config}: ${(e as Error).message}`);
+    }
+    Object.assign(c.model, j.model ?? {});
+    Object.assign(c.train, j.train ?? {});
+    if (j.teacher) c.teacher = j.teacher;
+  }
+  const m = c.model, t = c.train;
+  if (f.studentBlock) m.studentBlock = f.studentBlock;
+  if (f.teacherNorm) m.teacherNorm = f.teacherNorm;
+  if (f.emanMomentum !== undefined) m.emanMomentum = f.emanMomentum;
+  if (f.layers) m.layers = f.layers.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
+  if (f.fusion) m.fusion = f.fusion;
+  if (f.sigma !== undefined) m.sigma = f.sigma;
+  if (f.imageSize !== undefined) m.imageSize = f.imageSize;
+  if (f.epochs !== undefined) t.epochs = f.epochs;
+  if (f.batchSize !== undefined) t.batchSize = f.batchSize;
+  if (f.optimizer) t.optimizer = f.optimizer;
+  if (f.lr !== undefined) t.lr = f.lr;
+  if (f.momentum !== undefined) t.momentum = f.momentum;
+  if (f.weightDecay !== undefined) t.weightDecay = f.weightDecay;
+  if (f.lossReduction) t.lossReduction = f.lossReduction;
+  if (f.valFraction !== undefined) t.valFraction = f.valFraction;
+  if (f.seed !== undefined) t.seed = f.seed;
+  if (f.teacher) c.teacher = f.teacher;
+  validateRunConfig(c);
+  return c;
+}

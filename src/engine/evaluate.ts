@@ -1,0 +1,96 @@
+import * as path from 'node:path';
+import type { Tf } from '../backend/index.js';
+import { loadMask } from '../data/image.js';
+import { readMvtecCategory } from '../data/mvtec.js';
+import { auroc } from '../metrics/auroc.js';
+import type { NTSNet } from '../model/ntsnet.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { loadImageSet, mapLimit } from './batches.js';
+import type { CheckpointMeta } from './checkpoint.js';
+import { scoreImageSet } from './score.js';
+
+/** Per-image result of an evaluation. */
+export interface ImageResult {
+  /** Path relative to the category folder, '/'-separated. */
+  file: string;
+  defectType: string;
+  label: 0 | 1;
+  score: number;
+}
+
+/** Metrics of one category (paper Table 1 row). */
+export interface EvalResult {
+  category: string;
+  imageAuroc: number | null;
+  /** Null when masks are missing for some defective image, or only one class is present. */
+  pixelAuroc: number | null;
+  notes: string[];
+  counts: { test: number; good: number; defective: number; pixels: number };
+  seconds: number;
+  imagesPerSecond: number;
+  images: ImageResult[];
+}
+
+/**
+ * Scores the test split of an MVTec AD category and computes image AUROC and pixel AUROC over all test pixels at the
+ * model's input resolution (masks resized nearest-neighbour, binarised > 0).
+ * @throws Error naming the folder when it is not an MVTec AD category.
+ */
+export async function evaluate(tf: Tf, model: NTSNet, data: string, batchSize: number, log: (l: string) => void = () => {}): Promise<EvalResult> {
+  const t0 = Date.now();
+  const cat = await readMvtecCategory(data);
+  for (const w of cat.warnings) log(`warning: ${w}`);
+  if (cat.test.length === 0) throw new Error(`${path.join(cat.root, 'test')} contains no test images.`);
+  const size = model.config.imageSize;
+  const set = await loadImageSet(cat.test.map((t) => t.path), size);
+  const tScore = Date.now();
+  const { scores, maps } = scoreImageSet(tf, model, set, batchSize, true);
+  const scoreSeconds = (Date.now() - tScore) / 1000;
+  const labels = cat.test.map((t) => t.label);
+  const notes: string[] = [];
+  const imageAuroc = auroc(scores, labels);
+  if (imageAuroc === null) notes.push('image AUROC undefined: the test set has only one class.');
+  let pixelAuroc: number | null = null;
+  const missing = cat.test.filter((t) => t.label === 1 && !t.maskPath);
+  if (missing.length) {
+    notes.push(`pixel AUROC not available: ${missing.length} defective image(s) have no mask (e.g. ${path.relative(cat.root, missing[0]!.path)}).`);
+  } else {
+    const hw = size * size;
+    const gt = new Uint8Array(cat.test.length * hw);
+    await mapLimit(cat.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMask(t.maskPath, size), i * hw); });
+    pixelAuroc = auroc(maps!, gt);
+    if (pixelAuroc === null) notes.push('pixel AUROC undefined: no defective pixels (or no normal pixels) in the masks.');
+  }
+  const good = labels.filter((l) => l === 0).length;
+  return {
+    category: cat.name, imageAuroc, pixelAuroc, notes,
+    counts: { test: cat.test.length, good, defective: cat.test.length - good, pixels: cat.test.length * size * size },
+    seconds: (Date.now() - t0) / 1000, imagesPerSecond: cat.test.length / scoreSeconds,
+    images: cat.test.map((t, i) => ({ file: path.relative(cat.root, t.path).split(path.sep).join('/'), defectType: t.defectType, label: t.label, score: scores[i]! })),
+  };
+}
+
+const pct = (v: number | null): string => (v === null ? 'n/a' : (100 * v).toFixed(1));
+
+/** Markdown table shaped like the paper's Table 1 (values in %), with the mean row when there are several categories. */
+export function metricsTable(results: readonly EvalResult[], title: string): string {
+  const rows = results.map((r) => `| ${r.category} | ${pct(r.imageAuroc)} | ${pct(r.pixelAuroc)} |`);
+  const mean = (f: (r: EvalResult) => number | null): number | null => {
+    const v = results.map(f).filter((x): x is number => x !== null);
+    return v.length === results.length && v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+  };
+  if (results.length > 1) rows.push(`| **mean** | ${pct(mean((r) => r.imageAuroc))} | ${pct(mean((r) => r.pixelAuroc))} |`);
+  return [`### ${title}`, '', '| Category | Image AUROC | Pixel AUROC |', '|---|---|---|', ...rows, ''].join('\n');
+}
+
+/** Writes results.json (metrics, per-image scores, checkpoint metadata, timings) and metrics.md, atomically. */
+export async function writeResults(outDir: string, results: EvalResult[], meta: CheckpointMeta, extra: Record<string, unknown> = {}): Promise<{ json: string; md: string }> {
+  const json = path.join(outDir, 'results.json');
+  const md = path.join(outDir, 'metrics.md');
+  const m = meta.config.model;
+  const title = `NTSNet (${meta.config.preset} preset, student ${m.studentBlock}, teacher ${meta.teacher.imagenet ? 'ImageNet ResNet18' : meta.teacher.source} / ${m.teacherNorm}, ${m.imageSize} px, best epoch ${meta.bestEpoch})`;
+  await writeJsonAtomic(json, { results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
+  const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.category}: ${n}`));
+  await writeFileAtomic(md, `${metricsTable(results, title)}${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
+  return { json, md };
+}

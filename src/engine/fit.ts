@@ -1,0 +1,147 @@
+import * as path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import type { Optimizer } from '@tensorflow/tfjs-node';
+import type { Tf } from '../backend/index.js';
+import { readMvtecCategory, type MvtecCategory } from '../data/mvtec.js';
+import { holdOut } from '../data/split.js';
+import { NTSNet } from '../model/ntsnet.js';
+import { resolveResnet18Weights } from '../model/weights/resolve.js';
+import { shuffle } from '../util/rng.js';
+import { chunks, loadImageSet, toBatch, type ImageSet } from './batches.js';
+import { saveCheckpoint, type CheckpointMeta, CHECKPOINT_FORMAT } from './checkpoint.js';
+import { validateRunConfig, type RunConfig } from './config.js';
+import { assertOutsideDataset, NTSNET_VERSION } from './paths.js';
+import { scoreImageSet } from './score.js';
+
+/** Options of {@link fit}. */
+export interface FitOptions {
+  /** MVTec AD category folder (train/good is used). */
+  data: string;
+  /** Output folder for the checkpoint (created; must not be inside the dataset). */
+  out: string;
+  config: RunConfig;
+  /** Explicit teacher weights file (.pth / .safetensors) when config.teacher is `imagenet`. */
+  teacherWeights?: string;
+  /** Allow downloading the torchvision weights when not found locally. */
+  download?: boolean;
+  /** Show a progress bar (TTY) / per-epoch lines. */
+  log?: (line: string) => void;
+  progress?: boolean;
+}
+
+/** One epoch of training history. */
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number | null;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface FitResult {
+  checkpointDir: string;
+  meta: CheckpointMeta;
+  history: EpochRecord[];
+  wallSeconds: number;
+  parameterCounts: { teacher: number; student: number };
+}
+
+function makeOptimizer(tf: Tf, c: RunConfig): Optimizer {
+  return c.train.optimizer === 'sgd' ? tf.train.momentum(c.train.lr, c.train.momentum) : tf.train.adam(c.train.lr);
+}
+
+function meanValLoss(tf: Tf, model: NTSNet, set: ImageSet, batchSize: number): number | null {
+  if (set.images.length === 0) return null;
+  let sum = 0;
+  for (const idx of chunks([...set.images.keys()], batchSize)) {
+    const x = toBatch(tf, set, idx);
+    sum += model.evalLoss(x, 'mean') * idx.length;
+    x.dispose();
+  }
+  return sum / set.images.length;
+}
+
+/**
+ * Trains NTSNet on the normal images of an MVTec AD category: seeded hold-out of train/good for validation, the
+ * configured optimizer, and the checkpoint with the best validation loss (written atomically to `out`).
+ * @throws Error for a bad dataset, bad config, missing teacher weights, or an output folder inside the dataset.
+ */
+export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
+  const t0 = Date.now();
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const c = opts.config;
+  validateRunConfig(c);
+  const category: MvtecCategory = await readMvtecCategory(opts.data);
+  await assertOutsideDataset(opts.out, category.root);
+  for (const w of category.warnings) log(`warning: ${w}`);
+  if (category.train.length === 0) throw new Error(`${path.join(category.root, 'train', 'good')} contains no images: nothing to train on.`);
+
+  let teacher: Parameters<typeof NTSNet.create>[2] = 'random';
+  let teacherInfo: CheckpointMeta['teacher'] = { source: 'random', sha256: null, imagenet: false };
+  if (c.teacher === 'imagenet') {
+    const w = await resolveResnet18Weights({ path: opts.teacherWeights, download: opts.download ?? true, onProgress: log });
+    teacher = w.state;
+    teacherInfo = { source: path.basename(w.source), sha256: w.sha256, imagenet: w.imagenet };
+    if (!w.imagenet) log(`warning: ${w.source} is not torchvision's ImageNet ResNet18 checkpoint (SHA-256 ${w.sha256.slice(0, 8)} != f37072fd); results will not match the paper.`);
+  } else {
+    log('warning: teacher = random (seeded random ResNet18, not ImageNet): for tests and offline demos; accuracy is far below the paper setting.');
+  }
+
+  const split = holdOut(category.train, c.train.valFraction, c.train.seed);
+  if (split.train.length < 2) throw new Error(`Only ${split.train.length} training image(s) after the validation hold-out; BatchNorm needs at least 2. Add normal images or lower --val-fraction.`);
+  log(`data: ${category.name}: ${split.train.length} train, ${split.val.length} validation (seed ${c.train.seed}), ${c.model.imageSize} px`);
+  const trainSet = await loadImageSet(split.train, c.model.imageSize);
+  const valSet = await loadImageSet(split.val, c.model.imageSize);
+
+  const model = NTSNet.create(tf, c.model, teacher, c.train.seed, teacherInfo.source);
+  const counts = model.parameterCounts();
+  log(`model: student ${c.model.studentBlock}, teacher norm ${c.model.teacherNorm}, layers ${c.model.layers.join(',')}; parameters teacher ${(counts.teacher / 1e6).toFixed(2)} M, student ${(counts.student / 1e6).toFixed(2)} M`);
+  const optimizer = makeOptimizer(tf, c);
+  const history: EpochRecord[] = [];
+  let best: { epoch: number; loss: number } | undefined;
+  let meta: CheckpointMeta | undefined;
+  const rel = (p: string): string => path.relative(category.root, p).split(path.sep).join('/');
+  const useBar = (opts.progress ?? true) && process.stderr.isTTY;
+  try {
+    for (let epoch = 1; epoch <= c.train.epochs; epoch++) {
+      const te = Date.now();
+      const order = shuffle([...trainSet.images.keys()], c.train.seed * 7919 + epoch);
+      // A last batch of one image has no batch statistics: it is dropped (its images come back next epoch).
+      const batches = chunks(order, c.train.batchSize).filter((b) => b.length >= 2);
+      const bar = useBar ? new SingleBar({ format: `epoch ${epoch}/${c.train.epochs} |{bar}| {value}/{total} img | loss {loss} | {ips} img/s`, stream: process.stderr }, Presets.shades_classic) : undefined;
+      bar?.start(order.length, 0, { loss: '-', ips: '-' });
+      let lossSum = 0, seen = 0;
+      for (const idx of batches) {
+        const x = toBatch(tf, trainSet, idx);
+        const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction });
+        x.dispose();
+        if (!Number.isFinite(loss)) throw new Error(`Training diverged at epoch ${epoch} (loss ${loss}). Lower the learning rate (--lr) or use --optimizer sgd.`);
+        lossSum += loss * (c.train.lossReduction === 'sum' ? 1 : idx.length);
+        seen += idx.length;
+        bar?.update(seen, { loss: (lossSum / seen).toFixed(4), ips: (seen / ((Date.now() - te) / 1000)).toFixed(1) });
+      }
+      bar?.stop();
+      const trainSeconds = (Date.now() - te) / 1000;
+      const valLoss = meanValLoss(tf, model, valSet, c.train.evalBatchSize);
+      const rec: EpochRecord = { epoch, trainLoss: lossSum / seen, valLoss, seconds: (Date.now() - te) / 1000, imagesPerSecond: seen / trainSeconds };
+      history.push(rec);
+      const score = valLoss ?? rec.trainLoss;
+      const improved = !best || score < best.loss;
+      log(`epoch ${epoch}/${c.train.epochs} train loss ${rec.trainLoss.toFixed(5)} val loss ${valLoss === null ? 'n/a' : valLoss.toFixed(5)} ${rec.imagesPerSecond.toFixed(1)} img/s ${rec.seconds.toFixed(1)} s${improved ? ' *best' : ''}`);
+      if (improved) {
+        best = { epoch, loss: score };
+        const valScores = valSet.images.length ? Array.from(scoreImageSet(tf, model, valSet, c.train.evalBatchSize).scores) : [];
+        meta = {
+          format: CHECKPOINT_FORMAT, ntsnetVersion: NTSNET_VERSION, config: c, teacher: teacherInfo,
+          bestEpoch: epoch, bestValLoss: valLoss, valScores,
+          split: { train: split.train.map(rel), val: split.val.map(rel) }, createdAt: new Date().toISOString(),
+        };
+        await saveCheckpoint(opts.out, model, meta);
+      }
+    }
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+  return { checkpointDir: path.resolve(opts.out), meta: meta!, history, wallSeconds: (Date.now() - t0) / 1000, parameterCounts: counts };
+}

@@ -1,0 +1,87 @@
+import { stat, readdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Tf } from '../backend/index.js';
+import { loadImageRgb8 } from '../data/image.js';
+import { isImageFile, naturalCompare } from '../data/mvtec.js';
+import type { NTSNet } from '../model/ntsnet.js';
+import { writeOverlayPng } from '../report/overlay.js';
+import { loadImageSet } from './batches.js';
+import type { CheckpointMeta } from './checkpoint.js';
+import { scoreImageSet } from './score.js';
+
+/** Score of one predicted image. */
+export interface PredictedImage {
+  path: string;
+  score: number;
+  overlay?: string;
+}
+
+/**
+ * Expands an image file or a folder (recursive; hidden entries and non-images skipped) into image paths.
+ * @throws Error naming the path when it does not exist or holds no images.
+ */
+export async function collectImages(input: string): Promise<string[]> {
+  let st;
+  try {
+    st = await stat(input);
+  } catch {
+    throw new Error(`${input} does not exist. Pass an image file or a folder of images.`);
+  }
+  if (st.isFile()) {
+    if (!isImageFile(path.basename(input))) throw new Error(`${input} is not a supported image (png, jpg, jpeg, bmp, tif, tiff, webp).`);
+    return [path.resolve(input)];
+  }
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => naturalCompare(a.name, b.name));
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      const s = await stat(p).catch(() => undefined);
+      if (s?.isDirectory()) await walk(p);
+      else if (s?.isFile() && isImageFile(e.name)) out.push(p);
+    }
+  };
+  await walk(path.resolve(input));
+  if (out.length === 0) throw new Error(`${input} contains no images (png, jpg, jpeg, bmp, tif, tiff, webp).`);
+  return out;
+}
+
+/**
+ * Heat-map colour scale: 0 .. 1.5 x the largest validation score of the checkpoint, so normal images stay cool and
+ * the scale is the same for every image (falls back to each image's own maximum without validation scores).
+ */
+export function heatmapRange(meta: CheckpointMeta): { vmin: number; vmax: number } | undefined {
+  return meta.valScores.length ? { vmin: 0, vmax: 1.5 * Math.max(...meta.valScores) } : undefined;
+}
+
+/**
+ * Scores images and writes one heat-map overlay PNG per image (`<name>_overlay.png`, relative folder structure kept)
+ * into `outDir`, in chunks so memory stays bounded.
+ */
+export async function predictImages(tf: Tf, model: NTSNet, meta: CheckpointMeta, files: string[], root: string, outDir: string | undefined, batchSize: number, onImage?: (r: PredictedImage) => void): Promise<PredictedImage[]> {
+  const size = model.config.imageSize;
+  const range = heatmapRange(meta);
+  const out: PredictedImage[] = [];
+  const chunk = Math.max(batchSize, 32);
+  for (let i = 0; i < files.length; i += chunk) {
+    const part = files.slice(i, i + chunk);
+    const set = await loadImageSet(part, size);
+    const { scores, maps } = scoreImageSet(tf, model, set, batchSize, outDir !== undefined);
+    for (let j = 0; j < part.length; j++) {
+      const r: PredictedImage = { path: part[j]!, score: scores[j]! };
+      if (outDir) {
+        const map = maps!.subarray(j * size * size, (j + 1) * size * size);
+        const rel = path.relative(root, part[j]!) || path.basename(part[j]!);
+        const dest = path.join(outDir, `${rel.slice(0, rel.length - path.extname(rel).length)}_overlay.png`);
+        const rgb = await loadImageRgb8(part[j]!);
+        let vmax = range?.vmax ?? 0;
+        if (!range) for (const v of map) vmax = Math.max(vmax, v);
+        await writeOverlayPng(dest, rgb, map, { mapWidth: size, mapHeight: size, vmin: range?.vmin ?? 0, vmax });
+        r.overlay = dest;
+      }
+      out.push(r);
+      onImage?.(r);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,3 @@
+/** Evaluation metrics. */
+export { auroc, rocCurve } from './auroc.js';
+export type { RocCurve } from './auroc.js';

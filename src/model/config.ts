@@ -1,0 +1,59 @@
+/** Which feature layers of the ResNet trunk are compared (paper Table 5). */
+export type LayerId = 1 | 2 | 3;
+
+/** Model hyper-parameters; saved with every checkpoint (see engine/config.ts for the full run config). */
+export interface ModelConfig {
+  /** Student residual-block 3x3 convolution: `cot` = improved Contextual Transformer block (paper eq. 1-2), `basic` = plain 3x3 conv (STFPM / MKD symmetric baseline). */
+  studentBlock: 'cot' | 'basic';
+  /** Teacher BatchNorm: `eman` = statistics follow the student's batch statistics (paper eq. 6-8), `frozen_bn` = pretrained statistics. */
+  teacherNorm: 'eman' | 'frozen_bn';
+  /** EMAN momentum m (paper eq. 6-7). */
+  emanMomentum: number;
+  /** Teacher / student depth (paper Table 4). Only 18 has torchvision weights wired in. */
+  teacherDepth: 18 | 34;
+  studentDepth: 18 | 34;
+  /** Compared layers, a non-empty subset of {1, 2, 3}. */
+  layers: LayerId[];
+  /** Fusion of per-layer anomaly maps: `sum` (paper eq. 12) or `product` (STFPM). */
+  fusion: 'sum' | 'product';
+  /** Gaussian smoothing sigma in pixels of the input resolution (paper eq. 13); 0 disables. */
+  sigma: number;
+  /** Square input size in pixels. */
+  imageSize: number;
+  /** CoT block details: grouped key convolution, attention heads, hidden width divisor of the attention MLP. */
+  cot: { groups: number; heads: number; reduction: number };
+}
+
+export const DEFAULT_MODEL_CONFIG: ModelConfig = {
+  studentBlock: 'cot',
+  teacherNorm: 'eman',
+  emanMomentum: 0.99,
+  teacherDepth: 18,
+  studentDepth: 18,
+  layers: [1, 2, 3],
+  fusion: 'sum',
+  sigma: 4,
+  imageSize: 256,
+  cot: { groups: 4, heads: 4, reduction: 4 },
+};
+
+/**
+ * Checks a model config and throws an Error listing every invalid field and the accepted values.
+ */
+export function validateModelConfig(c: ModelConfig): void {
+  const errs: string[] = [];
+  if (c.studentBlock !== 'cot' && c.studentBlock !== 'basic') errs.push(`studentBlock must be 'cot' or 'basic' (got ${String(c.studentBlock)})`);
+  if (c.teacherNorm !== 'eman' && c.teacherNorm !== 'frozen_bn') errs.push(`teacherNorm must be 'eman' or 'frozen_bn' (got ${String(c.teacherNorm)})`);
+  if (!(c.emanMomentum >= 0 && c.emanMomentum < 1)) errs.push(`emanMomentum must be in [0, 1) (got ${c.emanMomentum})`);
+  if (![18, 34].includes(c.teacherDepth) || ![18, 34].includes(c.studentDepth)) errs.push('teacherDepth/studentDepth must be 18 or 34');
+  if (!Array.isArray(c.layers) || c.layers.length === 0 || c.layers.some((l) => ![1, 2, 3].includes(l)) || new Set(c.layers).size !== c.layers.length)
+    errs.push(`layers must be a non-empty subset of 1,2,3 without repeats (got ${JSON.stringify(c.layers)})`);
+  if (c.fusion !== 'sum' && c.fusion !== 'product') errs.push(`fusion must be 'sum' or 'product' (got ${String(c.fusion)})`);
+  if (!(c.sigma >= 0)) errs.push(`sigma must be >= 0 (got ${c.sigma})`);
+  if (!Number.isInteger(c.imageSize) || c.imageSize < 32 || c.imageSize % 16 !== 0) errs.push(`imageSize must be a multiple of 16 and >= 32 (got ${c.imageSize})`);
+  const { groups, heads, reduction } = c.cot;
+  for (const ch of [64, 128, 256]) {
+    if (ch % groups !== 0 || ch % heads !== 0 || ch % reduction !== 0) { errs.push(`cot groups/heads/reduction must divide 64 (got ${groups}/${heads}/${reduction})`); break; }
+  }
+  if (errs.length) throw new Error(`Invalid model config:\n  - ${errs.join('\n  - ')}`);
+}
