@@ -3,18 +3,12 @@
  * scripts/tools/make_model_fixtures.py (independent PyTorch reference); see its header for how to regenerate.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Tensor } from '@tensorflow/tfjs-node';
 import { parseSafetensors, type RawStateDict, type RawTensor } from '../src/model/weights/safetensors.js';
-
-/** Repository root (tests run from dist/test/). */
-export const MODEL_REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { fixturePath } from './helpers.js';
 
 /** Absolute path of a file in test/fixtures. */
-export function modelFixturePath(name: string): string {
-  return join(MODEL_REPO_ROOT, 'test', 'fixtures', name);
-}
+export const modelFixturePath = fixturePath;
 
 /** Reads a safetensors fixture (float32, stored layout). */
 export function loadFixture(name: string): RawStateDict {

@@ -14,7 +14,8 @@ float32, so the measured differences are the TS implementation's own error). Ten
 
 Writes into --out (total about 2.3 MB):
   model_teacher.safetensors / .json   test/teacher.test.ts: torchvision resnet18 trunk with deterministic weights
-  model_cot.safetensors / .json       test/cot.test.ts: CoT block, eval-mode and training-mode BatchNorm
+  model_cot.safetensors / .json       test/cot.test.ts: CoT block, eval-mode and training-mode BatchNorm, and
+                                      training-mode autograd gradients (case b)
   model_loss_map.safetensors / .json  test/loss_map.test.ts: loss (eq. 10-11) and fused anomaly map (eq. 12-13)
 
 Deterministic teacher weights (rebuilt identically in TS, test/model_helpers.ts `deterministicTrunk`):

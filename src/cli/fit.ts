@@ -18,14 +18,14 @@ export function registerFit(program: Command, tfLoader: () => Tf): void {
     const config = buildRunConfig(o);
     const tf = tfLoader();
     const log = (l: string): void => void process.stderr.write(`${l}\n`);
-    const r = await fit(tf, { data: o.data, out: o.out, config, teacherWeights: o.teacherWeights, download: o.download, log });
+    const r = await fit(tf, { data: o.data, out: o.out, config, teacherWeights: o.teacherWeights, download: o.download, randomTeacherFallback: o.teacher === 'auto', log });
     log(`fit: ${r.wallSeconds.toFixed(1)} s; best epoch ${r.meta.bestEpoch}; checkpoint ${path.join(r.checkpointDir, 'model.safetensors')}`);
     if (o.test) {
       const { model, meta } = await loadCheckpoint(tf, o.out);
       try {
         const res = await evaluate(tf, model, o.data, config.train.evalBatchSize, log);
         const files = await writeResults(o.out, [res], meta, { fitSeconds: r.wallSeconds, testSeconds: res.seconds, history: r.history });
-        process.stdout.write(`${metricsTable([res], `${res.category}: NTSNet (${config.preset} preset)`)}\n`);
+        process.stdout.write(`${metricsTable([res], `${res.category}: NTSNet (${config.preset} preset, teacher ${meta.teacher.imagenet ? 'ImageNet ResNet18' : meta.teacher.source})`)}\n`);
         log(`test: ${res.seconds.toFixed(1)} s (${res.imagesPerSecond.toFixed(1)} img/s scoring); wrote ${files.json} and ${files.md}`);
       } finally {
         model.dispose();

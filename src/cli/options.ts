@@ -24,7 +24,7 @@ export function addConfigOptions(cmd: Command): Command {
     .addOption(new Option('--loss-reduction <r>', 'loss reduction over the batch').choices(['sum', 'mean']))
     .option('--val-fraction <f>', 'fraction of train/good held out for validation', parseFloat)
     .option('--seed <n>', 'random seed (split, init, data order)', (v) => parseInt(v, 10))
-    .addOption(new Option('--teacher <kind>', 'teacher weights: ImageNet ResNet18 or seeded random (tests / offline demo only)').choices(['imagenet', 'random']))
+    .addOption(new Option('--teacher <kind>', 'teacher weights: ImageNet ResNet18, seeded random (tests / offline demo only), or auto (ImageNet if available, else random with a warning)').choices(['imagenet', 'random', 'auto']))
     .option('--teacher-weights <file>', 'torchvision resnet18-f37072fd.pth or converted .safetensors (otherwise: cache, then download)')
     .option('--no-download', 'never download teacher weights');
 }
@@ -34,7 +34,7 @@ export interface ConfigFlags {
   preset: string; config?: string; studentBlock?: 'cot' | 'basic'; teacherNorm?: 'eman' | 'frozen_bn'; emanMomentum?: number;
   layers?: string; fusion?: 'sum' | 'product'; sigma?: number; imageSize?: number; epochs?: number; batchSize?: number;
   optimizer?: 'sgd' | 'adam'; lr?: number; momentum?: number; weightDecay?: number; lossReduction?: 'sum' | 'mean';
-  valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random'; teacherWeights?: string; download: boolean;
+  valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random' | 'auto'; teacherWeights?: string; download: boolean;
 }
 
 /** Builds the run config: preset, then --config file, then individual flags. @throws Error on invalid values. */
@@ -68,7 +68,7 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   if (f.lossReduction) t.lossReduction = f.lossReduction;
   if (f.valFraction !== undefined) t.valFraction = f.valFraction;
   if (f.seed !== undefined) t.seed = f.seed;
-  if (f.teacher) c.teacher = f.teacher;
+  if (f.teacher && f.teacher !== 'auto') c.teacher = f.teacher;
   validateRunConfig(c);
   return c;
 }

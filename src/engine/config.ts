@@ -41,7 +41,7 @@ const BASE_TRAIN: TrainConfig = {
  */
 export const PRESETS: Record<'paper' | 'cpu' | 'tiny', RunConfig> = {
   paper: { preset: 'paper', model: { ...DEFAULT_MODEL_CONFIG }, train: { ...BASE_TRAIN }, teacher: 'imagenet' },
-  cpu: { preset: 'cpu', model: { ...DEFAULT_MODEL_CONFIG }, train: { ...BASE_TRAIN, epochs: 20, batchSize: 16 }, teacher: 'imagenet' },
+  cpu: { preset: 'cpu', model: { ...DEFAULT_MODEL_CONFIG, imageSize: 128 }, train: { ...BASE_TRAIN, epochs: 50, batchSize: 16 }, teacher: 'imagenet' },
   tiny: { preset: 'tiny', model: { ...DEFAULT_MODEL_CONFIG, imageSize: 64 }, train: { ...BASE_TRAIN, epochs: 2, batchSize: 4 }, teacher: 'random' },
 };
 

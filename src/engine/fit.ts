@@ -24,6 +24,8 @@ export interface FitOptions {
   teacherWeights?: string;
   /** Allow downloading the torchvision weights when not found locally. */
   download?: boolean;
+  /** When the ImageNet weights cannot be found or downloaded, fall back to a random teacher (with a warning) instead of failing. */
+  randomTeacherFallback?: boolean;
   /** Show a progress bar (TTY) / per-epoch lines. */
   log?: (line: string) => void;
   progress?: boolean;
@@ -69,7 +71,7 @@ function meanValLoss(tf: Tf, model: NTSNet, set: ImageSet, batchSize: number): n
 export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const t0 = Date.now();
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const c = opts.config;
+  const c = structuredClone(opts.config);
   validateRunConfig(c);
   const category: MvtecCategory = await readMvtecCategory(opts.data);
   await assertOutsideDataset(opts.out, category.root);
@@ -78,8 +80,18 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
 
   let teacher: Parameters<typeof NTSNet.create>[2] = 'random';
   let teacherInfo: CheckpointMeta['teacher'] = { source: 'random', sha256: null, imagenet: false };
+  let w: Awaited<ReturnType<typeof resolveResnet18Weights>> | undefined;
   if (c.teacher === 'imagenet') {
-    const w = await resolveResnet18Weights({ path: opts.teacherWeights, download: opts.download ?? true, onProgress: log });
+    try {
+      w = await resolveResnet18Weights({ path: opts.teacherWeights, download: opts.download ?? true, onProgress: log });
+    } catch (e) {
+      if (!opts.randomTeacherFallback || opts.teacherWeights) throw e;
+      log(`warning: ${(e as Error).message}`);
+      log('warning: FALLING BACK TO A RANDOM TEACHER (--teacher auto). Results are NOT the paper setting; provide the ImageNet weights for real use.');
+      c.teacher = 'random';
+    }
+  }
+  if (c.teacher === 'imagenet' && w) {
     teacher = w.state;
     teacherInfo = { source: path.basename(w.source), sha256: w.sha256, imagenet: w.imagenet };
     if (!w.imagenet) log(`warning: ${w.source} is not torchvision's ImageNet ResNet18 checkpoint (SHA-256 ${w.sha256.slice(0, 8)} != f37072fd); results will not match the paper.`);

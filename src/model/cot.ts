@@ -81,16 +81,61 @@ export function cotForward(tf: Tf, x: Tensor4D, name: string, outC: number, stri
   let a = tf.add(tf.conv2d(tf.concat([k, q], 3), ctx.weight(`${name}.attn.0.weight`), 1, 'valid'), ctx.bias(`${name}.attn.0.bias`)) as Tensor4D;
   a = tf.add(tf.conv2d(tf.relu(a), ctx.weight(`${name}.attn.1.weight`), 1, 'valid'), ctx.bias(`${name}.attn.1.bias`)) as Tensor4D;
   const att = cotAttention(tf, a, o.heads);
-  const [b, h, w] = v.shape;
-  const r = Math.floor(COT_KERNEL / 2);
-  const vp = tf.pad(v, [[0, 0], [r, r], [r, r], [0, 0]]);
-  const attWin = tf.split(att, COT_KERNEL * COT_KERNEL, 4);
-  let g: Tensor5D | undefined;
+  return tf.add(k, localAggregate(tf, v, att)) as Tensor4D;
+}
+
+/** Shifted views of a zero-padded [B, H+2r, W+2r, C] tensor, one per window position j = dy * k + dx, as [B, H, W, heads, C/heads]. */
+function windowViews(tf: Tf, vp: Tensor4D, b: number, h: number, w: number, heads: number): Tensor5D[] {
+  const c = vp.shape[3];
+  const out: Tensor5D[] = [];
   for (let j = 0; j < COT_KERNEL * COT_KERNEL; j++) {
     const dy = Math.floor(j / COT_KERNEL), dx = j % COT_KERNEL;
-    const shifted = tf.reshape(tf.slice(vp, [0, dy, dx, 0], [b, h, w, outC]), [b, h, w, o.heads, outC / o.heads]);
-    const term = tf.mul(shifted, attWin[j]!) as Tensor5D;
-    g = g ? (tf.add(g, term) as Tensor5D) : term;
+    out.push(tf.reshape(tf.slice(vp, [0, dy, dx, 0], [b, h, w, c]), [b, h, w, heads, c / heads]) as Tensor5D);
   }
-  return tf.add(k, tf.reshape(g!, [b, h, w, outC])) as Tensor4D;
+  return out;
 }
+
+/**
+ * G(p) = sum_j A(p, j) * V(p + offset_j) over the k x k window (zero padding), per head.
+ * A custom gradient keeps only V and A for the backward pass: the nine shifted products are rebuilt there instead of
+ * being kept on the tape (they dominated training memory at 256 px).
+ * @param v - [B, H, W, C]; @param att - [B, H, W, heads, k*k]. @returns [B, H, W, C].
+ */
+export function localAggregate(tf: Tf, v: Tensor4D, att: Tensor5D): Tensor4D {
+  const r = Math.floor(COT_KERNEL / 2);
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [vi, ai, save] = args as [Tensor4D, Tensor5D, (t: import('@tensorflow/tfjs-node').Tensor[]) => void];
+    const [b, h, w, c] = vi.shape;
+    const heads = ai.shape[3];
+    save([vi, ai]);
+    const value = tf.tidy(() => {
+      const views = windowViews(tf, tf.pad(vi, [[0, 0], [r, r], [r, r], [0, 0]]), b, h, w, heads);
+      const aw = tf.split(ai, COT_KERNEL * COT_KERNEL, 4);
+      let g = tf.mul(views[0]!, aw[0]!);
+      for (let j = 1; j < views.length; j++) g = tf.add(g, tf.mul(views[j]!, aw[j]!));
+      return tf.reshape(g, [b, h, w, c]) as Tensor4D;
+    });
+    return {
+      value,
+      gradFunc: (dy: import('@tensorflow/tfjs-node').Tensor, saved: import('@tensorflow/tfjs-node').Tensor[]) => {
+        const [sv, sa] = saved as [Tensor4D, Tensor5D];
+        const dg = tf.reshape(dy, [b, h, w, heads, c / heads]);
+        const views = windowViews(tf, tf.pad(sv, [[0, 0], [r, r], [r, r], [0, 0]]), b, h, w, heads);
+        const aw = tf.split(sa, COT_KERNEL * COT_KERNEL, 4);
+        // dA_j = sum over the head's channels of dG * V(p + offset_j)
+        const dA = tf.concat(views.map((vj) => tf.sum(tf.mul(dg, vj), 4, true)), 4);
+        // dV(q) = sum_j A(q - offset_j, j) * dG(q - offset_j): scatter each product back to its shifted position.
+        let dvp: Tensor4D | undefined;
+        for (let j = 0; j < aw.length; j++) {
+          const dy0 = Math.floor(j / COT_KERNEL), dx0 = j % COT_KERNEL;
+          const term = tf.pad(tf.reshape(tf.mul(dg, aw[j]!), [b, h, w, c]), [[0, 0], [dy0, 2 * r - dy0], [dx0, 2 * r - dx0], [0, 0]]) as Tensor4D;
+          dvp = dvp ? (tf.add(dvp, term) as Tensor4D) : term;
+        }
+        const dv = tf.slice(dvp!, [0, r, r, 0], [b, h, w, c]);
+        return [dv, dA];
+      },
+    };
+  });
+  return op(v, att) as Tensor4D;
+}
+

@@ -1,0 +1,88 @@
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { makeTempDir, repoRoot } from './helpers.js';
+
+const run = promisify(execFile);
+const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+
+/** Writes a striped 96x80 RGB image; `defect` paints a bright square at (x, y). */
+async function writeImage(file: string, seed: number, defect?: { x: number; y: number }): Promise<void> {
+  const w = 96, h = 80;
+  const buf = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
+      const i = (y * w + x) * 3;
+      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
+      if (defect && Math.abs(x - defect.x) < 8 && Math.abs(y - defect.y) < 8) { buf[i] = 255; buf[i + 1] = 20; buf[i + 2] = 240; }
+    }
+  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+}
+
+async function writeMask(file: string, d: { x: number; y: number }): Promise<void> {
+  const w = 96, h = 80;
+  const buf = Buffer.alloc(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (Math.abs(x - d.x) < 8 && Math.abs(y - d.y) < 8) buf[y * w + x] = 255;
+  await sharp(buf, { raw: { width: w, height: h, channels: 1 } }).png().toFile(file);
+}
+
+/** A small MVTec-layout category: 10 train, 3 good + 3 defective test images with masks. */
+async function makeCategory(root: string): Promise<void> {
+  for (const d of ['train/good', 'test/good', 'test/spot', 'ground_truth/spot']) mkdirSync(path.join(root, d), { recursive: true });
+  for (let i = 0; i < 10; i++) await writeImage(path.join(root, 'train/good', `${String(i).padStart(3, '0')}.png`), i);
+  for (let i = 0; i < 3; i++) await writeImage(path.join(root, 'test/good', `${String(i).padStart(3, '0')}.png`), 50 + i);
+  for (let i = 0; i < 3; i++) {
+    const d = { x: 20 + 20 * i, y: 40 };
+    await writeImage(path.join(root, 'test/spot', `${String(i).padStart(3, '0')}.png`), 70 + i, d);
+    await writeMask(path.join(root, 'ground_truth/spot', `${String(i).padStart(3, '0')}_mask.png`), d);
+  }
+}
+
+test('CLI: tiny fit (2 epochs, 64 px, random teacher) + test writes metrics in [0, 1]; predict writes overlays; info prints counts', { timeout: 300_000 }, async () => {
+  const tmp = makeTempDir('cli');
+  const data = path.join(tmp, 'widget');
+  await makeCategory(data);
+  const out = path.join(tmp, 'run');
+  const fit = await run(process.execPath, [cli(), 'fit', '--data', data, '--out', out, '--preset', 'tiny', '--test'], { maxBuffer: 1 << 24 });
+  assert.match(fit.stdout, /\| widget \| \d+\.\d \| \d+\.\d \|/);
+  for (const f of ['model.safetensors', 'config.json', 'results.json', 'metrics.md']) assert.ok(existsSync(path.join(out, f)), `${f} written`);
+  const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as { results: { imageAuroc: number; pixelAuroc: number; images: unknown[] }[] };
+  const r = res.results[0]!;
+  for (const v of [r.imageAuroc, r.pixelAuroc]) assert.ok(typeof v === 'number' && v >= 0 && v <= 1, `metric ${v} in [0, 1]`);
+  assert.equal(r.images.length, 6);
+  const cfg = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')) as { config: { train: { epochs: number; seed: number } }; split: { train: string[] } };
+  assert.equal(cfg.config.train.epochs, 2);
+  assert.ok(cfg.split.train.every((p) => !path.isAbsolute(p)), 'no absolute paths in the checkpoint');
+  // nothing written into the dataset
+  assert.deepEqual(readdirSync(data).sort(), ['ground_truth', 'test', 'train']);
+
+  const overlays = path.join(tmp, 'overlays');
+  const pred = await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', out, '--out', overlays], { maxBuffer: 1 << 24 });
+  const lines = pred.stdout.trim().split('\n').slice(1);
+  assert.equal(lines.length, 6);
+  for (const l of lines) assert.ok(Number.isFinite(Number(l.split('\t')[1])), l);
+  assert.ok(existsSync(path.join(overlays, 'spot', '000_overlay.png')));
+  const meta = await sharp(path.join(overlays, 'spot', '000_overlay.png')).metadata();
+  assert.equal(meta.width, 96);
+  assert.equal(meta.height, 80);
+
+  const info = await run(process.execPath, [cli(), 'info', '--image-size', '64'], { maxBuffer: 1 << 24 });
+  assert.match(info.stdout, /teacher parameters: 2782784 /);
+  assert.match(info.stdout, /student parameters: \d+ /);
+});
+
+test('CLI: refuses an output folder inside the dataset and names it', { timeout: 120_000 }, async () => {
+  const tmp = makeTempDir('cli');
+  const data = path.join(tmp, 'widget');
+  await makeCategory(data);
+  await assert.rejects(run(process.execPath, [cli(), 'fit', '--data', data, '--out', path.join(data, 'out'), '--preset', 'tiny']), (e: { stderr: string }) => {
+    assert.match(e.stderr, /inside the dataset folder/);
+    return true;
+  });
+  assert.deepEqual(readdirSync(data).sort(), ['ground_truth', 'test', 'train']);
+});
