@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { loadTf } from '../backend/index.js';
 import { NTSNET_VERSION } from '../engine/paths.js';
+import { registerData } from './data.js';
 import { registerFit } from './fit.js';
 import { registerInfo } from './info.js';
 import { registerPredict } from './predict.js';
@@ -18,6 +19,7 @@ registerTest(program, loadTf);
 registerPredict(program, loadTf);
 registerInfo(program, loadTf);
 registerWeights(program);
+registerData(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ntsnet: error: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -16,7 +16,7 @@ export function addConfigOptions(cmd: Command): Command {
     .option('--sigma <px>', 'Gaussian smoothing sigma in pixels (0 = none)', parseFloat)
     .option('--image-size <px>', 'square input size (multiple of 16)', (v) => parseInt(v, 10))
     .option('--epochs <n>', 'training epochs', (v) => parseInt(v, 10))
-    .option('--batch-size <n>', 'training batch size (>= 2)', (v) => parseInt(v, 10))
+    .option('--batch-size <n>', 'training batch size', (v) => parseInt(v, 10))
     .addOption(new Option('--optimizer <name>', "optimizer (the paper's 'Adam lr 0.4' diverges; SGD lr 0.4 is STFPM's recipe)").choices(['sgd', 'adam']))
     .option('--lr <lr>', 'learning rate', parseFloat)
     .option('--momentum <m>', 'SGD momentum', parseFloat)

@@ -3,24 +3,27 @@ import type { Tf } from '../backend/index.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { evaluate, metricsTable, writeResults } from '../engine/evaluate.js';
 import { assertOutsideDataset } from '../engine/paths.js';
+import { addDatasetOptions, testDatasets, type DatasetFlags } from './datasetOptions.js';
 
 export function registerTest(program: Command, tfLoader: () => Tf): void {
-  program
+  addDatasetOptions(program
     .command('test')
-    .description('evaluate a checkpoint on the test split of MVTec AD categories: image AUROC and pixel AUROC (JSON + Markdown table)')
+    .description('evaluate a checkpoint on the test split of MVTec AD categories or of its folder dataset: image AUROC and pixel AUROC (JSON + Markdown table)')
     .requiredOption('--checkpoint <dir>', "folder written by 'ntsnet fit'")
-    .requiredOption('--data <dirs...>', 'one or more MVTec AD category folders')
+    .option('--data <dirs...>', 'one or more MVTec AD category folders (or --normal/--abnormal as used for fit)'))
     .option('--out <dir>', 'where to write results.json and metrics.md (default: the checkpoint folder)')
     .option('--batch-size <n>', 'evaluation batch size (does not change results)', (v) => parseInt(v, 10))
-    .action(async (o: { checkpoint: string; data: string[]; out?: string; batchSize?: number }) => {
+    .action(async (o: DatasetFlags & { checkpoint: string; data?: string[]; out?: string; batchSize?: number }) => {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const out = o.out ?? o.checkpoint;
-      for (const d of o.data) await assertOutsideDataset(out, d);
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);
       try {
+        const t = meta.config.train;
+        const datasets = await testDatasets(o.data, o, meta.split, t.seed, t.valFraction);
+        for (const d of [...(o.data ?? []), ...(o.normal ?? []), ...(o.abnormal ?? [])]) await assertOutsideDataset(out, d);
         const results = [];
-        for (const d of o.data) results.push(await evaluate(tf, model, d, o.batchSize ?? meta.config.train.evalBatchSize, log));
+        for (const ds of datasets) results.push(await evaluate(tf, model, ds, o.batchSize ?? t.evalBatchSize, log));
         const files = await writeResults(out, results, meta);
         process.stdout.write(`${metricsTable(results, `NTSNet (${meta.config.preset} preset)`)}\n`);
         for (const r of results) log(`${r.category}: ${r.seconds.toFixed(1)} s, ${r.imagesPerSecond.toFixed(1)} img/s scoring${r.notes.length ? `; ${r.notes.join(' ')}` : ''}`);

@@ -11,9 +11,18 @@
  * inputs are converted to 8-bit sRGB (16-bit values are scaled to 8 bits, i.e. about v / 257);
  * an alpha channel is flattened onto BLACK (a fully transparent pixel becomes (0, 0, 0), a
  * half-transparent one is blended half-way to black). Multi-page files (TIFF, GIF) use page 1.
+ *
+ * Geometry: any image size is accepted and resized to the model's square input (bilinear, aspect
+ * ratio not kept). Images smaller than {@link MIN_IMAGE_SIDE} px are UPSCALED like any other (no
+ * error); `ntsnet data check` reports them as a warning because the upscaled input holds no detail.
+ *
+ * Mask binarisation (see {@link loadMaskFull}): lossless masks (PNG, BMP, TIFF, WebP, ...) count
+ * every non-zero pixel as anomalous, so 0/1, 0/255, soft-edged and 200-254 masks all work; lossy
+ * JPEG masks count a pixel only from {@link JPEG_MASK_THRESHOLD} (128 of 255) up, because JPEG
+ * compression leaves faint non-zero noise around every edge.
  */
 import { promises as fsp } from 'node:fs';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 
 /**
  * A problem with the user's data (missing/unreadable/corrupt files, wrong folder layout).
@@ -28,6 +37,15 @@ export class DataError extends Error {
     this.path = path;
   }
 }
+
+/**
+ * Smallest image side (px) that carries detail at the network's coarsest compared feature map
+ * (ResNet18 stride 32). Smaller images are still loaded (upscaled); `data check` warns about them.
+ */
+export const MIN_IMAGE_SIDE = 32;
+
+/** 8-bit level from which a pixel of a lossy JPEG mask counts as anomalous (see {@link loadMaskFull}). */
+export const JPEG_MASK_THRESHOLD = 128;
 
 /** ImageNet channel means (RGB) applied to values in [0, 1]. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
@@ -68,8 +86,20 @@ async function checkFile(file: string, kind: 'image' | 'mask'): Promise<void> {
   }
 }
 
+/** Message of a truncated/corrupt file (shared by the loaders and {@link probeImageFile}). */
+function truncatedError(file: string, kind: 'image' | 'mask', msg: string, cause: unknown): DataError {
+  return new DataError(
+    `${kind === 'mask' ? 'Mask' : 'Image'} file ${file} is truncated or corrupt (${msg.trim()}), probably an interrupted copy or download. Copy it again, re-export it, or remove it.`,
+    file,
+    { cause },
+  );
+}
+
 function decodeError(file: string, kind: 'image' | 'mask', e: unknown): DataError {
   const msg = (e as Error)?.message ?? String(e);
+  if (!/permission|EACCES/i.test(msg) && /premature end|truncat|unexpected end|libpng read error|not enough data|end of (file|stream)/i.test(msg)) {
+    return truncatedError(file, kind, msg, e);
+  }
   let hint = 'Re-export it as PNG or JPEG, or remove it from the dataset folder.';
   if (/unsupported image format/i.test(msg)) hint = 'It is not an image in a supported format (PNG, JPEG, BMP, TIFF, WebP). ' + hint;
   else if (/permission|EACCES/i.test(msg)) hint = 'Check its read permissions.';
@@ -175,34 +205,76 @@ export function resizeNearest(src: Uint8Array, inW: number, inH: number, outW: n
 
 /**
  * Decodes a ground-truth mask at its own size, binarised: 1 where the pixel is non-zero.
- * Rule: after EXIF orientation and flattening alpha onto black (fully transparent = 0), a pixel is
- * anomalous (1) when ANY channel is > 0 at the file's native bit depth, otherwise 0. For the usual
+ * Rule: after EXIF orientation, a pixel is anomalous (1) when ANY colour channel is > 0 at the
+ * file's native bit depth and it is not fully transparent (alpha 0), otherwise 0 (no colour
+ * conversion happens first, see {@link decodeMaskValues}). For the usual
  * single-channel masks this is exactly "grey value > 0"; unlike a luminance conversion it never
- * drops faint or coloured marks (e.g. value 1, pure blue, or 16-bit values below 257). Any embedded
- * ICC profile is ignored (mask values are labels, not colours).
+ * drops faint or coloured marks (e.g. value 1, pure blue, or 16-bit values below 257), and soft
+ * (anti-aliased) edges count as anomalous. Any embedded ICC profile is ignored (mask values are
+ * labels, not colours).
+ * Exception, lossy JPEG masks (detected from the file's content, not its extension): a pixel is
+ * anomalous when any channel is >= {@link JPEG_MASK_THRESHOLD} (128), so JPEG ringing noise
+ * around the marks (values of a few grey levels) does not grow the mask.
  * @returns `{ data: [height, width] Uint8Array of 0/1, width, height }`.
  * @throws DataError naming the file when it is missing, empty or not a decodable image.
  */
 export async function loadMaskFull(file: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const m = await decodeMaskValues(file);
+  const n = m.width * m.height;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = m.values[i]! >= m.threshold ? 1 : 0;
+  return { data: out, width: m.width, height: m.height };
+}
+
+/** A mask decoded at its native bit depth, before binarisation (see {@link decodeMaskValues}). */
+export interface MaskValues {
+  /** Per pixel, `[height, width]`: the maximum over the colour channels at native depth, 0 where fully transparent. */
+  values: Uint16Array;
+  width: number;
+  height: number;
+  /** 255 for 8-bit files (palette included), 65535 for 16-bit ones. */
+  maxValue: number;
+  /** True for lossy JPEG masks (format detected from the content). */
+  lossy: boolean;
+  /** Smallest value counted as anomalous: 1, or 128 (8-bit) / 32896 (16-bit) for JPEG. */
+  threshold: number;
+}
+
+/**
+ * Decodes a mask for {@link loadMaskFull} and for the statistics of `data check`: EXIF orientation
+ * applied, embedded ICC profile ignored, NO colour conversion (values are labels): per pixel the
+ * maximum over the colour channels at the file's native bit depth (palette entries expanded),
+ * forced to 0 where the alpha channel is 0 (fully transparent).
+ * @throws DataError naming the file when it is missing, empty, truncated or not a decodable image.
+ */
+export async function decodeMaskValues(file: string): Promise<MaskValues> {
   await checkFile(file, 'mask');
   try {
-    const { data, info } = await sharp(file, { autoOrient: true, ignoreIcc: true })
-      .flatten({ background: { r: 0, g: 0, b: 0 } })
-      .toColourspace('rgb16')
-      .removeAlpha()
-      .raw({ depth: 'ushort' })
-      .toBuffer({ resolveWithObject: true });
+    const meta = await sharp(file).metadata();
+    const wide = meta.depth === 'ushort' || meta.depth === 'short';
+    // 8-bit: sharp's default output (sRGB, 8-bit) copies grey/palette values unchanged. 16-bit: an
+    // explicit 16-bit colour space, otherwise sharp would reduce it to 8 bits first.
+    let img = sharp(file, { autoOrient: true, ignoreIcc: true });
+    if (wide) img = img.toColourspace((meta.channels ?? 1) <= 2 ? 'grey16' : 'rgb16');
+    const { data, info } = await img.raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
     const n = info.width * info.height;
     const ch = info.channels;
-    if (data.length !== n * ch * 2) throw new Error(`unexpected decoded layout (${info.width}x${info.height}, ${ch} channels)`);
-    const v = new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
-    const out = new Uint8Array(n);
+    const bytes = wide ? 2 : 1;
+    if (data.length !== n * ch * bytes) throw new Error(`unexpected decoded layout (${info.width}x${info.height}, ${ch} channels)`);
+    const v: ArrayLike<number> = wide ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length)) : data;
+    const alpha = info.hasAlpha;
+    const colour = alpha ? ch - 1 : ch;
+    const values = new Uint16Array(n);
     for (let i = 0, j = 0; i < n; i++, j += ch) {
-      let any = 0;
-      for (let c = 0; c < ch; c++) any |= v[j + c]!;
-      out[i] = any > 0 ? 1 : 0;
+      if (alpha && v[j + ch - 1] === 0) continue;
+      let max = 0;
+      for (let c = 0; c < colour; c++) if (v[j + c]! > max) max = v[j + c]!;
+      values[i] = max;
     }
-    return { data: out, width: info.width, height: info.height };
+    const maxValue = wide ? 65535 : 255;
+    const lossy = meta.format === 'jpeg';
+    const threshold = lossy ? (wide ? JPEG_MASK_THRESHOLD * 257 : JPEG_MASK_THRESHOLD) : 1;
+    return { values, width: info.width, height: info.height, maxValue, lossy, threshold };
   } catch (e) {
     throw decodeError(file, 'mask', e);
   }
@@ -223,4 +295,184 @@ export async function loadMask(file: string, size: number): Promise<Uint8Array> 
   const m = await loadMaskFull(file);
   if (m.width === size && m.height === size) return m.data;
   return resizeNearest(m.data, m.width, m.height, size, size);
+}
+
+/** Header facts about one image file, as read by {@link probeImageFile}. */
+export interface ImageProbe {
+  /** The file, as given. */
+  path: string;
+  /** File size in bytes. */
+  bytes: number;
+  /** Container format detected from the content (sharp's name: "png", "jpeg", "tiff", "webp", ...). */
+  format: string;
+  /** Width in pixels AFTER applying the EXIF orientation (what the loaders return). */
+  width: number;
+  /** Height in pixels AFTER applying the EXIF orientation. */
+  height: number;
+  /** Channels stored in the file, alpha included (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA or CMYK). */
+  channels: number;
+  /** Bits per channel sample (8 or 16 usually; a palette PNG may report 1, 2, 4 or 8). */
+  bitDepth: number;
+  /** libvips colour space name: "b-w" (grey), "srgb", "grey16", "rgb16", "cmyk", ... */
+  space: string;
+  /** True when the file has an alpha channel. */
+  hasAlpha: boolean;
+  /** True for palette (indexed colour) images. */
+  isPalette: boolean;
+  /** EXIF orientation tag 1-8 (1 when absent). */
+  orientation: number;
+}
+
+const DEPTH_BITS: Readonly<Record<string, number>> = { uchar: 8, char: 8, ushort: 16, short: 16, uint: 32, int: 32, float: 32, double: 64 };
+
+/**
+ * Checks whether the end of a PNG/JPEG/GIF/WebP/BMP file looks complete (end marker or declared
+ * size present). Returns undefined for formats without a cheap test (TIFF, ...).
+ */
+async function tailLooksComplete(file: string, format: string, bytes: number): Promise<boolean | undefined> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const read = async (pos: number, len: number): Promise<Buffer> => {
+      const b = Buffer.alloc(Math.max(0, Math.min(len, bytes - pos)));
+      if (b.length > 0) await fh.read(b, 0, b.length, pos);
+      return b;
+    };
+    const tail = async (len: number): Promise<Buffer> => read(Math.max(0, bytes - len), len);
+    switch (format) {
+      case 'png':
+        return (await tail(1024)).includes(Buffer.from('IEND', 'latin1'));
+      case 'jpeg':
+        return (await tail(1024)).includes(Buffer.from([0xff, 0xd9]));
+      case 'gif':
+        return (await tail(16)).includes(0x3b);
+      case 'webp': {
+        const h = await read(0, 12);
+        return h.length === 12 ? h.readUInt32LE(4) + 8 <= bytes : false;
+      }
+      case 'bmp': {
+        const h = await read(0, 6);
+        if (h.length < 6) return false;
+        const declared = h.readUInt32LE(2);
+        return declared === 0 || declared <= bytes;
+      }
+      default:
+        return undefined;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Reads an image file's header and checks that the file is complete, without decoding the pixels
+ * (unless asked to, or unless the cheap completeness test fails).
+ *
+ * Completeness: PNG must contain its IEND chunk, JPEG its end-of-image marker (FF D9) near the end,
+ * GIF its trailer, WebP/BMP at least their declared size. A file failing this test is fully decoded
+ * to confirm (a JPEG with trailing bytes after the image passes); TIFF and other formats are only
+ * fully checked with `decode: true`.
+ * @param file image or mask path.
+ * @param opts.kind "image" (default) or "mask": only changes the wording of errors.
+ * @param opts.decode also decode every pixel (slower; catches corruption inside the data).
+ * @returns header facts; width/height are after EXIF orientation.
+ * @throws DataError naming the file when it is missing, not a regular file, empty (0 bytes),
+ *   not a decodable image, truncated or corrupt.
+ */
+export async function probeImageFile(file: string, opts: { kind?: 'image' | 'mask'; decode?: boolean } = {}): Promise<ImageProbe> {
+  const kind = opts.kind ?? 'image';
+  await checkFile(file, kind);
+  const bytes = (await fsp.stat(file)).size;
+  let meta: Metadata;
+  try {
+    meta = await sharp(file).metadata();
+  } catch (e) {
+    throw decodeError(file, kind, e);
+  }
+  const format = meta.format ?? 'unknown';
+  if (meta.width === undefined || meta.height === undefined) throw decodeError(file, kind, new Error('no image size in the header'));
+  let complete = await tailLooksComplete(file, format, bytes);
+  if (opts.decode || complete === false) {
+    try {
+      await sharp(file).raw().toBuffer();
+      complete = true;
+    } catch (e) {
+      throw truncatedError(file, kind, (e as Error)?.message ?? String(e), e);
+    }
+  }
+  const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
+  return {
+    path: file,
+    bytes,
+    format,
+    width: oriented.width,
+    height: oriented.height,
+    channels: meta.channels ?? 0,
+    bitDepth: meta.isPalette && meta.bitsPerSample !== undefined ? meta.bitsPerSample : DEPTH_BITS[meta.depth ?? 'uchar'] ?? 8,
+    space: meta.space ?? 'unknown',
+    hasAlpha: meta.hasAlpha ?? false,
+    isPalette: meta.isPalette ?? false,
+    orientation: meta.orientation ?? 1,
+  };
+}
+
+/**
+ * How a mask of size `mask` lines up with its image of size `image` (both after EXIF orientation):
+ * - "same": identical size;
+ * - "scaled": different size but the same aspect ratio (within one mask pixel), e.g. a
+ *   half-resolution mask: it is ALIGNED by resizing (nearest neighbour), like every mask is resized
+ *   to the model input;
+ * - "mismatch": the aspect ratios differ, so the mask cannot belong to this image as is: REFUSED
+ *   (error in `data check`, DataError from {@link loadMaskForImage}).
+ */
+export function maskAlignment(mask: { width: number; height: number }, image: { width: number; height: number }): 'same' | 'scaled' | 'mismatch' {
+  if (mask.width === image.width && mask.height === image.height) return 'same';
+  if (mask.width < 1 || mask.height < 1 || image.width < 1 || image.height < 1) return 'mismatch';
+  // Mask height expected from the image's aspect ratio, tolerance one mask pixel of rounding.
+  const expectedH = (mask.width * image.height) / image.width;
+  const expectedW = (mask.height * image.width) / image.height;
+  return Math.abs(expectedH - mask.height) <= 1 && Math.abs(expectedW - mask.width) <= 1 ? 'scaled' : 'mismatch';
+}
+
+/**
+ * Loads the mask of a given image at the model size, refusing masks that cannot be aligned with
+ * their image. Sizes are compared after EXIF orientation (see {@link maskAlignment}): same size or
+ * same aspect ratio -> the mask is resized nearest-neighbour to `size x size` exactly as
+ * {@link loadMask} does (the image itself is resized to the same square, so they stay aligned);
+ * different aspect ratio -> DataError naming both files.
+ * @returns Uint8Array `[size, size]` of 0/1 (binarised as in {@link loadMaskFull}).
+ * @throws DataError for a missing/corrupt file or an aspect-ratio mismatch.
+ */
+export async function loadMaskForImage(maskPath: string, imagePath: string, size: number): Promise<Uint8Array> {
+  checkSize(size, 'loadMaskForImage');
+  const [m, i] = await Promise.all([probeImageFile(maskPath, { kind: 'mask' }), probeImageFile(imagePath, { kind: 'image' })]);
+  if (maskAlignment(m, i) === 'mismatch') {
+    throw new DataError(
+      `Mask ${maskPath} is ${m.width}x${m.height} px but its image ${imagePath} is ${i.width}x${i.height} px: the aspect ratios differ, so the mask cannot be aligned with the image. Check that the mask belongs to this image, then fix or remove it.`,
+      maskPath,
+    );
+  }
+  return loadMask(maskPath, size);
+}
+
+/**
+ * Probes many files (4 at a time) with {@link probeImageFile} and returns those that fail.
+ * Used by the dataset readers' `skipBad` option.
+ * @returns map from file path to the DataError describing it (empty when every file is fine).
+ */
+export async function findBadFiles(files: readonly string[], kind: 'image' | 'mask', decode = false): Promise<Map<string, DataError>> {
+  const bad = new Map<string, DataError>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      try {
+        await probeImageFile(f, { kind, decode });
+      } catch (e) {
+        if (e instanceof DataError) bad.set(f, e);
+        else throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, files.length) }, worker));
+  return bad;
 }

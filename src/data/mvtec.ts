@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
-import { DataError } from './image.js';
+import { DataError, findBadFiles } from './image.js';
 
 /** File extensions recognised as images (compared case-insensitively). */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp'];
@@ -47,6 +47,17 @@ export interface MvtecCategory {
    * mask while ground_truth/ exists, stray files in test/). Empty when everything is in order.
    */
   warnings: string[];
+}
+
+/** Options of the dataset readers. */
+export interface ReadOptions {
+  /**
+   * Check every listed image and mask (zero-byte, unreadable header, truncated; see
+   * `probeImageFile`) and SKIP the bad ones with a warning naming each file (a bad mask only
+   * removes that item's `maskPath`). Default false: files are not opened while listing, and the
+   * loaders throw a DataError naming the first bad file when it is decoded.
+   */
+  skipBad?: boolean;
 }
 
 /** True when `name` has one of {@link IMAGE_EXTENSIONS} (case-insensitive) and is not a hidden file. */
@@ -144,12 +155,15 @@ function findMask(maskNames: Map<string, string[]>, stem: string): string | unde
  * Hidden files and non-images are ignored. A missing `ground_truth/` folder (or sub-folder) is
  * allowed: the affected defective items get `maskPath: undefined` and pixel-level metrics are
  * then not available (see {@link hasMasks}).
+ * Masks in `ground_truth/<defect>/` that belong to no test image are reported as warnings
+ * ("Mask without image: ..."), as are defective images without a mask when `ground_truth/` exists.
  * @param root the category folder, e.g. `.../mvtec_ad/bottle`.
+ * @param opts `skipBad`: skip zero-byte/unreadable/truncated files with a warning (see {@link ReadOptions}).
  * @throws DataError when `root` does not exist or is not a folder; when `train/good` or `test/`
  *   is missing ("is not an MVTec AD category folder: expected train/good and test/"); when
  *   `train/good` holds no images; when `test/` holds no images; when a folder cannot be read.
  */
-export async function readMvtecCategory(root: string): Promise<MvtecCategory> {
+export async function readMvtecCategory(root: string, opts: ReadOptions = {}): Promise<MvtecCategory> {
   const absRoot = path.resolve(root);
   let st;
   try {
@@ -177,7 +191,8 @@ export async function readMvtecCategory(root: string): Promise<MvtecCategory> {
   }
 
   const warnings: string[] = [];
-  const train = await listImages(trainDir);
+  let train = await listImages(trainDir);
+  if (opts.skipBad) train = await dropBad(train, 'image', warnings);
   if (train.length === 0) {
     throw new DataError(`No training images in ${trainDir}: it must contain the normal images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp).`, trainDir);
   }
@@ -196,7 +211,8 @@ export async function readMvtecCategory(root: string): Promise<MvtecCategory> {
   const hasGt = await isDir(gtRoot);
   const test: TestItem[] = [];
   for (const type of types) {
-    const files = await listImages(path.join(testDir, type));
+    let files = await listImages(path.join(testDir, type));
+    if (opts.skipBad) files = await dropBad(files, 'image', warnings);
     if (files.length === 0) {
       warnings.push(`Test folder ${path.join(testDir, type)} contains no images; skipped.`);
       continue;
@@ -221,19 +237,57 @@ export async function readMvtecCategory(root: string): Promise<MvtecCategory> {
     } else if (hasGt) {
       warnings.push(`No mask folder ${maskDir}: pixel-level metrics will not be available.`);
     }
+    const used = new Set<string>();
+    const items: TestItem[] = [];
     for (const f of files) {
       const stem = path.basename(f, path.extname(f));
       const maskName = findMask(maskNames, stem);
       const item: TestItem = { path: f, label, defectType: type };
-      if (maskName !== undefined) item.maskPath = path.join(maskDir, maskName);
-      else if (maskDirExists) warnings.push(`No mask for ${f} (expected ${path.join(maskDir, `${stem}_mask.png`)}): pixel-level metrics will not be available.`);
-      test.push(item);
+      if (maskName !== undefined) {
+        item.maskPath = path.join(maskDir, maskName);
+        used.add(`${stem}_mask`);
+      } else if (maskDirExists) warnings.push(`No mask for ${f} (expected ${path.join(maskDir, `${stem}_mask.png`)}): pixel-level metrics will not be available.`);
+      items.push(item);
+    }
+    // Masks that belong to no test image (reported by name; they are not used).
+    const orphans = [...maskNames.entries()].filter(([k]) => !used.has(k)).flatMap(([, names]) => names).sort(naturalCompare);
+    for (const n of orphans) {
+      const stem = n.slice(0, n.length - path.extname(n).length).replace(/_mask$/, '');
+      warnings.push(`Mask without image: ${path.join(maskDir, n)} (no ${path.join(testDir, type, `${stem}.*`)}); it is ignored.`);
+    }
+    if (opts.skipBad) {
+      const bad = await findBadFiles(items.flatMap((it) => (it.maskPath ? [it.maskPath] : [])), 'mask');
+      for (const it of items) {
+        const err = it.maskPath !== undefined ? bad.get(it.maskPath) : undefined;
+        if (err) {
+          warnings.push(`Skipped bad mask: ${err.message}`);
+          delete it.maskPath;
+        }
+      }
+    }
+    test.push(...items);
+  }
+  if (hasGt) {
+    for (const e of await readDirEntries(gtRoot)) {
+      if (e.name.startsWith('.') || types.includes(e.name) || (await entryKind(gtRoot, e)) !== 'dir') continue;
+      warnings.push(`Mask folder ${path.join(gtRoot, e.name)} has no matching test folder ${path.join(testDir, e.name)}; its masks are ignored.`);
     }
   }
   if (test.length === 0) {
     throw new DataError(`No test images under ${testDir}: expected test/good/ and test/<defect type>/ folders with images.`, testDir);
   }
   return { name: path.basename(absRoot), root: absRoot, train, test, warnings };
+}
+
+/** Removes the files that fail `probeImageFile`, adding one warning per skipped file (in file order). */
+async function dropBad(files: string[], kind: 'image' | 'mask', warnings: string[]): Promise<string[]> {
+  const bad = await findBadFiles(files, kind);
+  if (bad.size === 0) return files;
+  for (const f of files) {
+    const e = bad.get(f);
+    if (e) warnings.push(`Skipped bad ${kind}: ${e.message}`);
+  }
+  return files.filter((f) => !bad.has(f));
 }
 
 /**

@@ -8,6 +8,7 @@ import { teacherShapes, studentShapes, isRunningStat } from '../model/networks.j
 import { parseSafetensors, serializeSafetensors, type RawStateDict } from '../model/weights/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { validateRunConfig, type RunConfig } from './config.js';
+import type { SavedSplit } from '../data/folder.js';
 
 /** Checkpoint format version; bumped when the layout changes so older files are refused with a message. */
 export const CHECKPOINT_FORMAT = 1;
@@ -26,8 +27,8 @@ export interface CheckpointMeta {
   bestValLoss: number | null;
   /** Image-level scores of the held-out normal validation images (for thresholds and heat-map scaling). */
   valScores: number[];
-  /** The seeded split, as file names relative to the dataset folder. */
-  split: { train: string[]; val: string[] };
+  /** The seeded split (file names relative to the dataset root), to evaluate on exactly the same test files. */
+  split: SavedSplit;
   createdAt: string;
 }
 

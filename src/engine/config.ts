@@ -60,7 +60,7 @@ export function validateRunConfig(c: RunConfig): void {
   const t = c.train;
   const errs: string[] = [];
   if (!Number.isInteger(t.epochs) || t.epochs < 1) errs.push(`epochs must be a positive integer (got ${t.epochs})`);
-  if (!Number.isInteger(t.batchSize) || t.batchSize < 2) errs.push(`batchSize must be an integer >= 2: BatchNorm needs batch statistics (got ${t.batchSize})`);
+  if (!Number.isInteger(t.batchSize) || t.batchSize < 1) errs.push(`batchSize must be a positive integer (got ${t.batchSize})`);
   if (!Number.isInteger(t.evalBatchSize) || t.evalBatchSize < 1) errs.push(`evalBatchSize must be a positive integer (got ${t.evalBatchSize})`);
   if (t.optimizer !== 'sgd' && t.optimizer !== 'adam') errs.push(`optimizer must be 'sgd' or 'adam' (got ${String(t.optimizer)})`);
   if (!(t.lr > 0)) errs.push(`lr must be > 0 (got ${t.lr})`);

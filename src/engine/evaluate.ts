@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
-import { loadMask } from '../data/image.js';
-import { readMvtecCategory } from '../data/mvtec.js';
+import { loadMaskForImage } from '../data/image.js';
+import type { SplitDataset } from '../data/folder.js';
 import { auroc } from '../metrics/auroc.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -32,15 +32,15 @@ export interface EvalResult {
 }
 
 /**
- * Scores the test split of an MVTec AD category and computes image AUROC and pixel AUROC over all test pixels at the
- * model's input resolution (masks resized nearest-neighbour, binarised > 0).
- * @throws Error naming the folder when it is not an MVTec AD category.
+ * Scores the test split of a dataset (see data/dataset.ts: MVTec AD category or folder dataset) and computes image
+ * AUROC and pixel AUROC over all test pixels at the model's input resolution (masks resized nearest-neighbour and
+ * binarised as documented in docs/data.md; a mask whose aspect ratio differs from its image is refused).
+ * @throws Error when the test split is empty or a mask cannot be aligned with its image.
  */
-export async function evaluate(tf: Tf, model: NTSNet, data: string, batchSize: number, log: (l: string) => void = () => {}): Promise<EvalResult> {
+export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSize: number, log: (l: string) => void = () => {}): Promise<EvalResult> {
   const t0 = Date.now();
-  const cat = await readMvtecCategory(data);
   for (const w of cat.warnings) log(`warning: ${w}`);
-  if (cat.test.length === 0) throw new Error(`${path.join(cat.root, 'test')} contains no test images.`);
+  if (cat.test.length === 0) throw new Error(`${cat.root}: the dataset has no test images.`);
   const size = model.config.imageSize;
   const set = await loadImageSet(cat.test.map((t) => t.path), size);
   const tScore = Date.now();
@@ -57,7 +57,7 @@ export async function evaluate(tf: Tf, model: NTSNet, data: string, batchSize: n
   } else {
     const hw = size * size;
     const gt = new Uint8Array(cat.test.length * hw);
-    await mapLimit(cat.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMask(t.maskPath, size), i * hw); });
+    await mapLimit(cat.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMaskForImage(t.maskPath, t.path, size), i * hw); });
     pixelAuroc = auroc(maps!, gt);
     if (pixelAuroc === null) notes.push('pixel AUROC undefined: no defective pixels (or no normal pixels) in the masks.');
   }

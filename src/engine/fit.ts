@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Optimizer } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
-import { readMvtecCategory, type MvtecCategory } from '../data/mvtec.js';
-import { holdOut } from '../data/split.js';
+import { readDataset } from '../data/dataset.js';
+import { splitToJson, type FolderSpec, type SplitDataset } from '../data/folder.js';
 import { NTSNet } from '../model/ntsnet.js';
 import { resolveResnet18Weights } from '../model/weights/resolve.js';
 import { shuffle } from '../util/rng.js';
@@ -15,8 +15,10 @@ import { scoreImageSet } from './score.js';
 
 /** Options of {@link fit}. */
 export interface FitOptions {
-  /** MVTec AD category folder (train/good is used). */
-  data: string;
+  /** MVTec AD category folder (train/good is used) or a folder dataset description. */
+  data: string | FolderSpec;
+  /** Skip unreadable / truncated images with a warning instead of failing. */
+  skipBad?: boolean;
   /** Output folder for the checkpoint (created; must not be inside the dataset). */
   out: string;
   config: RunConfig;
@@ -73,10 +75,9 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const c = structuredClone(opts.config);
   validateRunConfig(c);
-  const category: MvtecCategory = await readMvtecCategory(opts.data);
-  await assertOutsideDataset(opts.out, category.root);
-  for (const w of category.warnings) log(`warning: ${w}`);
-  if (category.train.length === 0) throw new Error(`${path.join(category.root, 'train', 'good')} contains no images: nothing to train on.`);
+  const ds: SplitDataset = await readDataset(opts.data, { valFraction: c.train.valFraction, seed: c.train.seed, skipBad: opts.skipBad });
+  for (const dir of datasetFolders(opts.data, ds)) await assertOutsideDataset(opts.out, dir);
+  for (const w of ds.warnings) log(`warning: ${w}`);
 
   let teacher: Parameters<typeof NTSNet.create>[2] = 'random';
   let teacherInfo: CheckpointMeta['teacher'] = { source: 'random', sha256: null, imagenet: false };
@@ -99,11 +100,10 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
     log('warning: teacher = random (seeded random ResNet18, not ImageNet): for tests and offline demos; accuracy is far below the paper setting.');
   }
 
-  const split = holdOut(category.train, c.train.valFraction, c.train.seed);
-  if (split.train.length < 2) throw new Error(`Only ${split.train.length} training image(s) after the validation hold-out; BatchNorm needs at least 2. Add normal images or lower --val-fraction.`);
-  log(`data: ${category.name}: ${split.train.length} train, ${split.val.length} validation (seed ${c.train.seed}), ${c.model.imageSize} px`);
-  const trainSet = await loadImageSet(split.train, c.model.imageSize);
-  const valSet = await loadImageSet(split.val, c.model.imageSize);
+  if (ds.train.length < c.train.batchSize) log(`warning: only ${ds.train.length} training image(s), fewer than the batch size ${c.train.batchSize}: each epoch is one smaller batch.`);
+  log(`data: ${ds.name} (${ds.kind}): ${ds.train.length} train, ${ds.val.length} validation, ${ds.test.length} test (seed ${ds.split.seed}), ${c.model.imageSize} px`);
+  const trainSet = await loadImageSet(ds.train, c.model.imageSize);
+  const valSet = await loadImageSet(ds.val, c.model.imageSize);
 
   const model = NTSNet.create(tf, c.model, teacher, c.train.seed, teacherInfo.source);
   const counts = model.parameterCounts();
@@ -112,14 +112,13 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const history: EpochRecord[] = [];
   let best: { epoch: number; loss: number } | undefined;
   let meta: CheckpointMeta | undefined;
-  const rel = (p: string): string => path.relative(category.root, p).split(path.sep).join('/');
   const useBar = (opts.progress ?? true) && process.stderr.isTTY;
   try {
     for (let epoch = 1; epoch <= c.train.epochs; epoch++) {
       const te = Date.now();
       const order = shuffle([...trainSet.images.keys()], c.train.seed * 7919 + epoch);
-      // A last batch of one image has no batch statistics: it is dropped (its images come back next epoch).
-      const batches = chunks(order, c.train.batchSize).filter((b) => b.length >= 2);
+      // BatchNorm statistics are taken over B x H x W values, so even a batch of one image is usable.
+      const batches = chunks(order, c.train.batchSize);
       const bar = useBar ? new SingleBar({ format: `epoch ${epoch}/${c.train.epochs} |{bar}| {value}/{total} img | loss {loss} | {ips} img/s`, stream: process.stderr }, Presets.shades_classic) : undefined;
       bar?.start(order.length, 0, { loss: '-', ips: '-' });
       let lossSum = 0, seen = 0;
@@ -146,7 +145,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         meta = {
           format: CHECKPOINT_FORMAT, ntsnetVersion: NTSNET_VERSION, config: c, teacher: teacherInfo,
           bestEpoch: epoch, bestValLoss: valLoss, valScores,
-          split: { train: split.train.map(rel), val: split.val.map(rel) }, createdAt: new Date().toISOString(),
+          split: splitToJson(ds), createdAt: new Date().toISOString(),
         };
         await saveCheckpoint(opts.out, model, meta);
       }
@@ -156,4 +155,9 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
     model.dispose();
   }
   return { checkpointDir: path.resolve(opts.out), meta: meta!, history, wallSeconds: (Date.now() - t0) / 1000, parameterCounts: counts };
+}
+
+/** Every folder of a dataset the output must stay out of. */
+export function datasetFolders(data: string | FolderSpec, ds: SplitDataset): string[] {
+  return typeof data === 'string' ? [ds.root] : [...data.normal, ...data.abnormal, ...(data.masks ? [data.masks] : [])];
 }

@@ -65,6 +65,8 @@ export function studentForward(tf: Tf, p: ParamMap, x: Tensor4D, cfg: ModelConfi
  * BatchNorm weight 1 / bias 0 / running mean 0 / running var 1, attention biases 0. Seeded: the same seed gives the
  * same weights. Running statistics are non-trainable variables, the rest trainable.
  */
+let variableCounter = 0;
+
 export function initParams(tf: Tf, shapes: Map<string, number[]>, seed: number): ParamMap {
   const p: ParamMap = new Map();
   let i = 0;
@@ -76,7 +78,8 @@ export function initParams(tf: Tf, shapes: Map<string, number[]>, seed: number):
       const fanOut = shape[0]! * shape[1]! * shape[3]!;
       return tf.randomNormal(shape, 0, Math.sqrt(2 / fanOut), 'float32', (seed * 1000003 + i * 7919) % 2147483647);
     });
-    p.set(name, tf.variable(t, !isRunningStat(name), `${name}#${seed}#${Math.random().toString(36).slice(2)}`));
+    // TF.js variable names must be unique per process; they play no part in the values.
+    p.set(name, tf.variable(t, !isRunningStat(name), `${name}#${++variableCounter}`));
     t.dispose();
   }
   return p;

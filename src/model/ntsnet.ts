@@ -1,4 +1,4 @@
-import type { Optimizer, Scalar, Tensor, Tensor1D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-node';
+import type { Optimizer, Tensor, Tensor1D, Tensor3D, Tensor4D, Variable } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
 import { anomalyMap } from './anomalyMap.js';
 import type { BatchStats } from './batchnorm.js';
@@ -71,7 +71,7 @@ export class NTSNet {
    * One optimisation step on a batch: teacher features (no gradient), student forward in training mode, loss
    * (eq. 10-11) + weight decay, optimizer update, then the student's running statistics and, with `eman`, the
    * teacher's statistics (eq. 6-7) follow the student's batch statistics.
-   * @param x - [B, H, W, 3] normalised images (B >= 2 for batch statistics). @returns the loss value (without weight decay).
+   * @param x - [B, H, W, 3] normalised images. @returns the loss value (without weight decay).
    */
   trainStep(x: Tensor4D, optimizer: Optimizer, opts: StepOptions): number {
     const tf = this.tf;
@@ -121,4 +121,3 @@ export class NTSNet {
   }
 }
 
-export type { Scalar };
