@@ -55,9 +55,10 @@ test('CLI: tiny fit (2 epochs, 64 px, random teacher) + test writes metrics in [
   const r = res.results[0]!;
   for (const v of [r.imageAuroc, r.pixelAuroc]) assert.ok(typeof v === 'number' && v >= 0 && v <= 1, `metric ${v} in [0, 1]`);
   assert.equal(r.images.length, 6);
-  const cfg = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')) as { config: { train: { epochs: number; seed: number } }; split: { train: string[] } };
+  const cfg = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')) as { config: { train: { epochs: number; seed: number } }; split: { files: { train: string[]; val: string[]; test: string[] } } };
   assert.equal(cfg.config.train.epochs, 2);
-  assert.ok(cfg.split.train.every((p) => !path.isAbsolute(p)), 'no absolute paths in the checkpoint');
+  assert.ok([...cfg.split.files.train, ...cfg.split.files.test].every((p) => !path.isAbsolute(p)), 'no absolute paths in the checkpoint');
+  assert.equal(cfg.split.files.train.length + (cfg.split.files.val?.length ?? 0), 10);
   // nothing written into the dataset
   assert.deepEqual(readdirSync(data).sort(), ['ground_truth', 'test', 'train']);
 

@@ -1,13 +1,16 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
+import type { LayerId, ModelConfig } from '../model/config.js';
+import type { CotOptions } from '../model/cot.js';
 import { NTSNet } from '../model/ntsnet.js';
 import type { ParamMap } from '../model/params.js';
 import { paramsToRaw } from '../model/params.js';
-import { teacherShapes, studentShapes, isRunningStat } from '../model/networks.js';
+import { teacherShapes, studentShapes, isRunningStat, maxLayer } from '../model/networks.js';
 import { parseSafetensors, serializeSafetensors, type RawStateDict } from '../model/weights/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { validateRunConfig, type RunConfig } from './config.js';
+import { NTSNET_VERSION } from './paths.js';
 import type { SavedSplit } from '../data/folder.js';
 
 /** Checkpoint format version; bumped when the layout changes so older files are refused with a message. */
@@ -39,48 +42,199 @@ function stateWithPrefix(prefix: string, p: ParamMap, into: RawStateDict): void 
 /**
  * Writes a checkpoint folder: `model.safetensors` (teacher.* and student.* tensors in TF layout, metadata embedded)
  * and `config.json` (the same metadata, for people). Each file is written atomically (temp file + rename), so an
- * interrupted save leaves the previous good checkpoint in place.
+ * interrupted save leaves the previous good checkpoint in place. Temporary files left in `dir` by an earlier save
+ * that was killed mid-write (their process is gone) are removed first.
  */
 export async function saveCheckpoint(dir: string, model: NTSNet, meta: CheckpointMeta): Promise<void> {
   const state: RawStateDict = new Map();
   stateWithPrefix('teacher', model.teacher, state);
   stateWithPrefix('student', model.student, state);
+  await removeStaleTempFiles(dir);
   await writeFileAtomic(path.join(dir, WEIGHTS_FILE), serializeSafetensors(state, { ntsnet: JSON.stringify(meta) }));
   await writeJsonAtomic(path.join(dir, CONFIG_FILE), meta);
 }
 
+const escapeRe = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Names of writeFileAtomic's temporary files for the checkpoint files: `.tmp-<name>-<pid>-<hex>`. */
+const TEMP_FILE_RE = new RegExp(`^\\.tmp-(?:${escapeRe(WEIGHTS_FILE)}|${escapeRe(CONFIG_FILE)})-(\\d+)-[0-9a-f]+$`);
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary checkpoint files of saves that were interrupted (process killed mid-write) from `dir`; files
+ * of a live process (possibly still writing) are kept. @returns the removed file names.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = TEMP_FILE_RE.exec(n);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    await rm(path.join(dir, n), { force: true }).catch(() => undefined);
+    removed.push(n);
+  }
+  return removed;
+}
+
+type SafetensorsHeader = Record<string, unknown> & { __metadata__?: Record<string, string> };
+
+/** Reads and checks the header and the embedded metadata; refuses truncated files with a message saying so. */
 function readMeta(buf: Buffer, file: string): CheckpointMeta {
+  const retrain = `Restore the file written by 'ntsnet fit' or retrain.`;
+  if (buf.length < 8) throw new Error(`${file} is truncated (${buf.length} bytes): probably an interrupted copy. ${retrain}`);
   const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as { __metadata__?: { ntsnet?: string } };
+  if (!(n > 1 && n < 1 << 30)) throw new Error(`${file} is not a safetensors file (header length ${n}). Pass the folder written by 'ntsnet fit'.`);
+  if (8 + n > buf.length) throw new Error(`${file} is truncated (${buf.length} bytes, its header alone needs ${8 + n}): probably an interrupted copy. ${retrain}`);
+  let header: SafetensorsHeader;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as SafetensorsHeader;
+  } catch {
+    throw new Error(`${file} is not a safetensors file (its header is not JSON). Pass the folder written by 'ntsnet fit'.`);
+  }
+  let end = 0;
+  for (const [k, v] of Object.entries(header)) {
+    const off = k === '__metadata__' ? undefined : (v as { data_offsets?: unknown }).data_offsets;
+    if (Array.isArray(off) && typeof off[1] === 'number') end = Math.max(end, off[1]);
+  }
+  if (8 + n + end > buf.length)
+    throw new Error(`${file} is truncated (${buf.length} bytes of ${8 + n + end}): probably an interrupted copy. ${retrain}`);
   const raw = header.__metadata__?.ntsnet;
   if (!raw) throw new Error(`${file} is not an ntsnet checkpoint (no 'ntsnet' metadata). Pass the folder written by 'ntsnet fit'.`);
-  const meta = JSON.parse(raw) as CheckpointMeta;
-  if (meta.format !== CHECKPOINT_FORMAT)
-    throw new Error(`${file} has checkpoint format ${meta.format}; this ntsnet reads format ${CHECKPOINT_FORMAT}. Retrain with this version or use the ntsnet version that wrote it (${meta.ntsnetVersion}).`);
-  validateRunConfig(meta.config);
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(raw) as CheckpointMeta;
+  } catch {
+    throw new Error(`${file}: the embedded ntsnet metadata is not valid JSON. ${retrain}`);
+  }
+  if (meta?.format !== CHECKPOINT_FORMAT)
+    throw new Error(`${file} has checkpoint format ${meta?.format ?? '(none)'}; this ntsnet (${NTSNET_VERSION}) reads format ${CHECKPOINT_FORMAT}. Retrain with this version or use the ntsnet version that wrote it (${meta?.ntsnetVersion ?? 'unknown'}).`);
+  try {
+    validateRunConfig(meta.config);
+  } catch (e) {
+    throw new Error(`${file}: the config stored in the checkpoint is invalid. ${(e as Error).message}`);
+  }
   return meta;
 }
 
-function toParams(tf: Tf, state: RawStateDict, prefix: string, shapes: Map<string, number[]>, file: string): ParamMap {
-  const p: ParamMap = new Map();
+type Shapes = Map<string, number[]>;
+
+/** Names (without the `teacher.` / `student.` prefix) and shapes of one network's tensors in a checkpoint. */
+function storedShapes(state: RawStateDict, prefix: string): Shapes {
+  const out: Shapes = new Map();
+  for (const [k, t] of state) if (k.startsWith(`${prefix}.`)) out.set(k.slice(prefix.length + 1), t.shape);
+  return out;
+}
+
+function sameShapes(a: Shapes, b: Shapes): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, s] of a) if (b.get(k)?.join(',') !== s.join(',')) return false;
+  return true;
+}
+
+/** Missing, mis-shaped and unexpected tensors of one network, one line each. */
+function shapeProblems(stored: Shapes, expected: Shapes, prefix: string): string[] {
   const problems: string[] = [];
-  for (const [name, shape] of shapes) {
-    const t = state.get(`${prefix}.${name}`);
-    if (!t) problems.push(`missing ${prefix}.${name}`);
-    else if (t.shape.join(',') !== shape.join(',')) problems.push(`${prefix}.${name} has shape [${t.shape}], config expects [${shape}]`);
-    else p.set(name, tf.variable(tf.tensor(t.data, t.shape, 'float32'), prefix === 'student' && !isRunningStat(name)));
+  for (const [name, shape] of expected) {
+    const s = stored.get(name);
+    if (!s) problems.push(`missing ${prefix}.${name}`);
+    else if (s.join(',') !== shape.join(',')) problems.push(`${prefix}.${name} has shape [${s}], config expects [${shape}]`);
   }
-  if (problems.length) {
-    for (const v of p.values()) v.dispose();
-    throw new Error(`${file} does not match its own config (${problems.length} problems):\n  - ${problems.slice(0, 8).join('\n  - ')}`);
+  for (const name of stored.keys()) if (!expected.has(name)) problems.push(`unexpected ${prefix}.${name}`);
+  return problems;
+}
+
+/** The structure the tensors of a checkpoint have, found by matching them against candidate model configs. */
+export interface TensorStructure {
+  teacher?: { teacherDepth: 18 | 34; upTo: LayerId };
+  student?: { studentBlock: 'cot' | 'basic'; studentDepth: 18 | 34; upTo: LayerId; cot?: CotOptions };
+}
+
+const DEPTHS = [18, 34] as const;
+const UP_TO: readonly LayerId[] = [1, 2, 3];
+
+/**
+ * Finds which teacher depth / deepest layer and which student block / depth / deepest layer (and CoT options) give
+ * exactly the tensor names and shapes stored in `state`, by comparing them with {@link teacherShapes} and
+ * {@link studentShapes} of candidate configs derived from `base`. A part is left out when no candidate matches.
+ */
+export function inferTensorStructure(state: RawStateDict, base: ModelConfig): TensorStructure {
+  const t = storedShapes(state, 'teacher');
+  const s = storedShapes(state, 'student');
+  const out: TensorStructure = {};
+  for (const teacherDepth of DEPTHS)
+    for (const upTo of UP_TO)
+      if (!out.teacher && sameShapes(t, teacherShapes({ ...base, teacherDepth, layers: [upTo] }))) out.teacher = { teacherDepth, upTo };
+  // CoT options: the config's own first, then groups and heads read from the first block and every usual reduction.
+  const cots: CotOptions[] = [base.cot];
+  const key = s.get('layer1.0.conv1.key.conv.weight'), attn = s.get('layer1.0.conv1.attn.1.weight');
+  if (key?.length === 4 && attn?.length === 4 && key[2]! > 0) {
+    const groups = 64 / key[2]!, heads = attn[3]! / 9;
+    if (Number.isInteger(groups) && Number.isInteger(heads) && heads > 0)
+      for (const reduction of [1, 2, 4, 8, 16, 32, 64]) cots.push({ groups, heads, reduction });
+  }
+  search: for (const studentBlock of ['cot', 'basic'] as const)
+    for (const studentDepth of DEPTHS)
+      for (const upTo of UP_TO)
+        for (const cot of studentBlock === 'cot' ? cots : [base.cot])
+          if (sameShapes(s, studentShapes({ ...base, studentBlock, studentDepth, layers: [upTo], cot }))) {
+            out.student = { studentBlock, studentDepth, upTo, ...(studentBlock === 'cot' ? { cot } : {}) };
+            break search;
+          }
+  return out;
+}
+
+/**
+ * Says which config fields disagree with the tensors, e.g. "config says studentBlock=basic but the tensors are
+ * those of studentBlock=cot"; undefined when the tensors match no candidate config (or the same one).
+ */
+export function describeConfigMismatch(cfg: ModelConfig, st: TensorStructure): string | undefined {
+  if (!st.teacher || !st.student) return undefined;
+  const said: string[] = [], found: string[] = [];
+  const diff = (name: string, a: unknown, b: unknown): void => {
+    if (String(a) !== String(b)) { said.push(`${name}=${String(a)}`); found.push(`${name}=${String(b)}`); }
+  };
+  diff('studentBlock', cfg.studentBlock, st.student.studentBlock);
+  diff('studentDepth', cfg.studentDepth, st.student.studentDepth);
+  diff('teacherDepth', cfg.teacherDepth, st.teacher.teacherDepth);
+  const deepest = maxLayer(cfg.layers);
+  if (deepest !== st.student.upTo || deepest !== st.teacher.upTo) {
+    said.push(`layers=${cfg.layers.join(',')} (deepest layer${deepest})`);
+    found.push(st.student.upTo === st.teacher.upTo
+      ? `layers up to layer${st.student.upTo}`
+      : `student layers up to layer${st.student.upTo} and teacher layers up to layer${st.teacher.upTo}`);
+  }
+  if (cfg.studentBlock === 'cot' && st.student.cot)
+    for (const k of ['groups', 'heads', 'reduction'] as const) diff(`cot.${k}`, cfg.cot[k], st.student.cot[k]);
+  return said.length ? `config says ${said.join(', ')} but the tensors are those of ${found.join(', ')}` : undefined;
+}
+
+function toParams(tf: Tf, state: RawStateDict, prefix: string, shapes: Shapes): ParamMap {
+  const p: ParamMap = new Map();
+  for (const [name, shape] of shapes) {
+    const t = state.get(`${prefix}.${name}`)!;
+    p.set(name, tf.variable(tf.tensor(t.data, shape, 'float32'), prefix === 'student' && !isRunningStat(name)));
   }
   return p;
 }
 
 /**
  * Loads a checkpoint folder (or its model.safetensors file) written by {@link saveCheckpoint}.
- * @throws Error naming the file if it is missing, not an ntsnet checkpoint, of another format version, or its
- *   tensors do not match its config.
+ * @throws Error naming the file if it is missing, truncated, not an ntsnet checkpoint, of another format version, or
+ *   its tensors do not match its config (the message names the config fields that differ when it can tell).
  */
 export async function loadCheckpoint(tf: Tf, location: string): Promise<{ model: NTSNet; meta: CheckpointMeta; file: string }> {
   const file = location.endsWith('.safetensors') ? location : path.join(location, WEIGHTS_FILE);
@@ -92,9 +246,24 @@ export async function loadCheckpoint(tf: Tf, location: string): Promise<{ model:
   }
   const meta = readMeta(buf, file);
   const state = parseSafetensors(buf, file);
-  const teacher = toParams(tf, state, 'teacher', teacherShapes(meta.config.model), file);
-  const student = toParams(tf, state, 'student', studentShapes(meta.config.model), file);
-  return { model: new NTSNet(tf, meta.config.model, teacher, student), meta, file };
+  const cfg = meta.config.model;
+  const tShapes = teacherShapes(cfg), sShapes = studentShapes(cfg);
+  const problems = [
+    ...shapeProblems(storedShapes(state, 'teacher'), tShapes, 'teacher'),
+    ...shapeProblems(storedShapes(state, 'student'), sShapes, 'student'),
+    ...[...state.keys()].filter((k) => !k.startsWith('teacher.') && !k.startsWith('student.')).map((k) => `unexpected ${k}`),
+  ];
+  if (problems.length) {
+    const why = describeConfigMismatch(cfg, inferTensorStructure(state, cfg));
+    throw new Error(
+      `${file} does not match its own config: ${why ?? `${problems.length} tensor problem(s)`}. ` +
+        `The embedded config was edited or the file mixes two runs; use the checkpoint as written by 'ntsnet fit', or retrain.\n` +
+        `  - ${problems.slice(0, 8).join('\n  - ')}${problems.length > 8 ? `\n  - ... (${problems.length - 8} more)` : ''}`,
+    );
+  }
+  const teacher = toParams(tf, state, 'teacher', tShapes);
+  const student = toParams(tf, state, 'student', sShapes);
+  return { model: new NTSNet(tf, cfg, teacher, student), meta, file };
 }
 
 /** Reads only the metadata of a checkpoint. */
