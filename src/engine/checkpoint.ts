@@ -225,8 +225,9 @@ export function describeConfigMismatch(cfg: ModelConfig, st: TensorStructure): s
 function toParams(tf: Tf, state: RawStateDict, prefix: string, shapes: Shapes): ParamMap {
   const p: ParamMap = new Map();
   for (const [name, shape] of shapes) {
-    const t = state.get(`${prefix}.${name}`)!;
-    p.set(name, tf.variable(tf.tensor(t.data, shape, 'float32'), prefix === 'student' && !isRunningStat(name)));
+    const init = tf.tensor(state.get(`${prefix}.${name}`)!.data, shape, 'float32');
+    p.set(name, tf.variable(init, prefix === 'student' && !isRunningStat(name)));
+    init.dispose(); // the variable keeps its own reference to the data
   }
   return p;
 }

@@ -24,6 +24,7 @@ export interface EvalResult {
   imageAuroc: number | null;
   /** Null when masks are missing for some defective image, or only one class is present. */
   pixelAuroc: number | null;
+  /** Why a metric is null (also logged as `warning:` lines and written to metrics.md). */
   notes: string[];
   counts: { test: number; good: number; defective: number; pixels: number };
   seconds: number;
@@ -49,11 +50,14 @@ export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSi
   const labels = cat.test.map((t) => t.label);
   const notes: string[] = [];
   const imageAuroc = auroc(scores, labels);
-  if (imageAuroc === null) notes.push('image AUROC undefined: the test set has only one class.');
+  if (imageAuroc === null) {
+    const onlyNormal = labels.every((l) => l === 0);
+    notes.push(`image AUROC undefined: the test set has only ${onlyNormal ? 'normal' : 'defective'} images (${labels.length}), no ${onlyNormal ? 'defective' : 'normal'} ones; add some to measure it (per-image scores are still written).`);
+  }
   let pixelAuroc: number | null = null;
   const missing = cat.test.filter((t) => t.label === 1 && !t.maskPath);
   if (missing.length) {
-    notes.push(`pixel AUROC not available: ${missing.length} defective image(s) have no mask (e.g. ${path.relative(cat.root, missing[0]!.path)}).`);
+    notes.push(`pixel AUROC not available: ${missing.length} defective image(s) have no mask (e.g. ${path.relative(cat.root, missing[0]!.path)}); image AUROC does not need masks.`);
   } else {
     const hw = size * size;
     const gt = new Uint8Array(cat.test.length * hw);
@@ -61,6 +65,8 @@ export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSi
     pixelAuroc = auroc(maps!, gt);
     if (pixelAuroc === null) notes.push('pixel AUROC undefined: no defective pixels (or no normal pixels) in the masks.');
   }
+  // Undefined metrics are warnings, not silent "n/a" cells: say so on the log (stderr for the CLI) too.
+  for (const n of notes) log(`warning: ${cat.name}: ${n}`);
   const good = labels.filter((l) => l === 0).length;
   return {
     category: cat.name, imageAuroc, pixelAuroc, notes,
@@ -90,7 +96,7 @@ export async function writeResults(outDir: string, results: EvalResult[], meta: 
   const m = meta.config.model;
   const title = `NTSNet (${meta.config.preset} preset, student ${m.studentBlock}, teacher ${meta.teacher.imagenet ? 'ImageNet ResNet18' : meta.teacher.source} / ${m.teacherNorm}, ${m.imageSize} px, best epoch ${meta.bestEpoch})`;
   await writeJsonAtomic(json, { results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
-  const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.category}: ${n}`));
+  const notes = results.flatMap((r) => r.notes.map((n) => `- warning: ${r.category}: ${n}`));
   await writeFileAtomic(md, `${metricsTable(results, title)}${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
   return { json, md };
 }

@@ -95,7 +95,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   if (c.teacher === 'imagenet' && w) {
     teacher = w.state;
     teacherInfo = { source: path.basename(w.source), sha256: w.sha256, imagenet: w.imagenet };
-    if (!w.imagenet) log(`warning: ${w.source} is not torchvision's ImageNet ResNet18 checkpoint (SHA-256 ${w.sha256.slice(0, 8)} != f37072fd); results will not match the paper.`);
+    // resolveResnet18Weights already warned through `log` when the file is not the ImageNet checkpoint.
   } else {
     log('warning: teacher = random (seeded random ResNet18, not ImageNet): for tests and offline demos; accuracy is far below the paper setting.');
   }

@@ -7,6 +7,7 @@ import type { NTSNet } from '../model/ntsnet.js';
 import { writeOverlayPng } from '../report/overlay.js';
 import { loadImageSet } from './batches.js';
 import type { CheckpointMeta } from './checkpoint.js';
+import { assertOutsideDataset } from './paths.js';
 import { scoreImageSet } from './score.js';
 
 /** Score of one predicted image. */
@@ -46,6 +47,32 @@ export async function collectImages(input: string): Promise<string[]> {
   return out;
 }
 
+async function isDir(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+/** The nearest folder at or above `dir` that is an MVTec AD category (has train/good and test/), if any. */
+export async function enclosingMvtecCategory(dir: string): Promise<string | undefined> {
+  let d = path.resolve(dir);
+  for (;;) {
+    if ((await isDir(path.join(d, 'train', 'good'))) && (await isDir(path.join(d, 'test')))) return d;
+    const parent = path.dirname(d);
+    if (parent === d) return undefined;
+    d = parent;
+  }
+}
+
+/**
+ * Refuses an overlay folder inside (or equal to) the folder of the input images, or inside the MVTec AD category
+ * folder that holds them (e.g. `predict bottle/test/crack --out bottle/overlays`): ntsnet never writes into datasets.
+ * @throws Error naming both folders.
+ */
+export async function assertPredictOutput(outDir: string, root: string): Promise<void> {
+  await assertOutsideDataset(outDir, root);
+  const category = await enclosingMvtecCategory(root);
+  if (category) await assertOutsideDataset(outDir, category);
+}
+
 /**
  * Heat-map colour scale: 0 .. 1.5 x the largest validation score of the checkpoint, so normal images stay cool and
  * the scale is the same for every image (falls back to each image's own maximum without validation scores).
@@ -56,9 +83,12 @@ export function heatmapRange(meta: CheckpointMeta): { vmin: number; vmax: number
 
 /**
  * Scores images and writes one heat-map overlay PNG per image (`<name>_overlay.png`, relative folder structure kept)
- * into `outDir`, in chunks so memory stays bounded.
+ * into `outDir`, in chunks so memory stays bounded. Results are in the order of `files` and do not depend on that
+ * order or on `batchSize`.
+ * @throws Error when `outDir` is inside `root` or inside the MVTec AD category holding it (see {@link assertPredictOutput}).
  */
 export async function predictImages(tf: Tf, model: NTSNet, meta: CheckpointMeta, files: string[], root: string, outDir: string | undefined, batchSize: number, onImage?: (r: PredictedImage) => void): Promise<PredictedImage[]> {
+  if (outDir !== undefined) await assertPredictOutput(outDir, root);
   const size = model.config.imageSize;
   const range = heatmapRange(meta);
   const out: PredictedImage[] = [];
