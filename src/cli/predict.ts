@@ -1,31 +1,60 @@
-import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
-import { assertOutsideDataset } from '../engine/paths.js';
-import { collectImages, predictImages } from '../engine/predict.js';
+import { inspectImages, type MapFormat } from '../engine/inspect.js';
+
+const positive = (v: string): number => {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
+  return n;
+};
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
+};
+
+interface PredictFlags {
+  checkpoint: string;
+  out?: string;
+  batchSize?: number;
+  threshold?: number;
+  pixelThreshold?: number;
+  mapFormat: MapFormat;
+  resume: boolean;
+}
 
 export function registerPredict(program: Command, tfLoader: () => Tf): void {
   program
     .command('predict')
-    .description('score an image or a folder of images (recursive); prints scores and writes heat-map overlay PNGs')
-    .argument('<image-or-folder>', 'image file or folder')
+    .description(
+      'inspect images: score, label normal/anomalous with the checkpoint\'s calibrated thresholds, and (with --out) write per image ' +
+        'the anomaly map, a defect mask and an overlay, plus predictions.csv / predictions.json. Resumable (see docs/inspection.md). ' +
+        'Prints path, score, normalised score and label per image.',
+    )
+    .argument('<input>', 'image file, folder (recursive) or .txt list (one image path per line, relative to the list file)')
     .requiredOption('--checkpoint <dir>', "folder written by 'ntsnet fit'")
-    .option('--out <dir>', 'folder for <name>_overlay.png files (default: no overlays)')
-    .option('--batch-size <n>', 'batch size (does not change results)', (v) => parseInt(v, 10))
-    .action(async (input: string, o: { checkpoint: string; out?: string; batchSize?: number }) => {
-      const files = await collectImages(input);
-      const root = (await stat(input)).isDirectory() ? path.resolve(input) : path.dirname(path.resolve(input));
-      if (o.out) await assertOutsideDataset(o.out, root);
+    .option('--out <dir>', 'output folder (not inside the input folder); without it only scores are printed')
+    .option('--threshold <x>', "image threshold on the raw score (overrides the checkpoint's calibrated one)", positive)
+    .option('--pixel-threshold <x>', "pixel threshold on map values (overrides the checkpoint's; never above the image threshold)", positive)
+    .addOption(new Option('--map-format <fmt>', 'anomaly-map file: 16-bit PNG (scaled, see predictions.json), float32 .npy, or both').choices(['png16', 'npy', 'both']).default('png16'))
+    .option('--batch-size <n>', 'images per forward pass (default: the checkpoint\'s evaluation batch size)', positiveInt)
+    .option('--no-resume', 'redo every image even when an interrupted run left a journal in --out')
+    .action(async (input: string, o: PredictFlags) => {
       const tf = tfLoader();
+      const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);
       try {
-        process.stdout.write('path\tscore\n');
-        await predictImages(tf, model, meta, files, root, o.out, o.batchSize ?? meta.config.train.evalBatchSize, (r) => {
-          process.stdout.write(`${path.relative(process.cwd(), r.path)}\t${r.score.toFixed(6)}\n`);
+        process.stdout.write('path\tscore\tnormalized_score\tlabel\n');
+        const r = await inspectImages(tf, model, meta, {
+          input, out: o.out, checkpoint: o.checkpoint, mapFormat: o.mapFormat, threshold: o.threshold, pixelThreshold: o.pixelThreshold,
+          batchSize: o.batchSize, resume: o.resume, log,
+          onImage: (img) => void process.stdout.write(`${path.relative(process.cwd(), img.path)}\t${img.score.toFixed(6)}\t${img.normalizedScore.toFixed(4)}\t${img.label}\n`),
         });
-        if (o.out) process.stderr.write(`overlays written to ${o.out}\n`);
+        const n = r.images.filter((i) => i.label === 'anomalous').length;
+        log(`${r.images.length} image(s): ${n} anomalous, ${r.images.length - n} normal (image threshold ${r.thresholds.image.toPrecision(6)} [${r.thresholds.imageSource}], pixel threshold ${r.thresholds.pixel.toPrecision(6)} [${r.thresholds.pixelSource}])`);
+        if (r.csv) log(`wrote ${r.csv}, ${r.json} and per-image maps, masks and overlays under ${o.out}${r.resumed ? ` (${r.resumed} resumed)` : ''}`);
       } finally {
         model.dispose();
       }

@@ -21,12 +21,12 @@ export function registerTest(program: Command, tfLoader: () => Tf): void {
       try {
         const t = meta.config.train;
         const datasets = await testDatasets(o.data, o, meta.split, t.seed, t.valFraction);
-        for (const d of [...(o.data ?? []), ...(o.normal ?? []), ...(o.abnormal ?? [])]) await assertOutsideDataset(out, d);
+        for (const d of [...(o.data ?? []), ...(o.normal ?? []), ...(o.abnormal ?? []), ...(o.masks ? [o.masks] : [])]) await assertOutsideDataset(out, d);
         const results = [];
         for (const ds of datasets) results.push(await evaluate(tf, model, ds, o.batchSize ?? t.evalBatchSize, log));
         const files = await writeResults(out, results, meta);
         process.stdout.write(`${metricsTable(results, `NTSNet (${meta.config.preset} preset)`)}\n`);
-        for (const r of results) log(`${r.category}: ${r.seconds.toFixed(1)} s, ${r.imagesPerSecond.toFixed(1)} img/s scoring${r.notes.length ? `; ${r.notes.join(' ')}` : ''}`);
+        for (const r of results) log(`${r.category}: ${r.seconds.toFixed(1)} s, ${r.imagesPerSecond.toFixed(1)} img/s scoring`);
         log(`wrote ${files.json} and ${files.md}`);
       } finally {
         model.dispose();

@@ -30,6 +30,7 @@ export interface CheckpointMeta {
   bestValLoss: number | null;
   /** Image-level scores of the held-out normal validation images (for thresholds and heat-map scaling). */
   valScores: number[];
+  thresholds?: import('./threshold.js').Thresholds; // decision thresholds calibrated at save time (engine/threshold.ts); absent in older checkpoints
   /** The seeded split (file names relative to the dataset root), to evaluate on exactly the same test files. */
   split: SavedSplit;
   createdAt: string;
@@ -95,10 +96,10 @@ type SafetensorsHeader = Record<string, unknown> & { __metadata__?: Record<strin
 /** Reads and checks the header and the embedded metadata; refuses truncated files with a message saying so. */
 function readMeta(buf: Buffer, file: string): CheckpointMeta {
   const retrain = `Restore the file written by 'ntsnet fit' or retrain.`;
-  if (buf.length < 8) throw new Error(`${file} is truncated (${buf.length} bytes): probably an interrupted copy. ${retrain}`);
+  if (buf.length < 8) throw new Error(`${file} is truncated (${buf.length} bytes): probably an interrupted copy or download. ${retrain}`);
   const n = Number(buf.readBigUInt64LE(0));
   if (!(n > 1 && n < 1 << 30)) throw new Error(`${file} is not a safetensors file (header length ${n}). Pass the folder written by 'ntsnet fit'.`);
-  if (8 + n > buf.length) throw new Error(`${file} is truncated (${buf.length} bytes, its header alone needs ${8 + n}): probably an interrupted copy. ${retrain}`);
+  if (8 + n > buf.length) throw new Error(`${file} is truncated (${buf.length} bytes, its header alone needs ${8 + n}): probably an interrupted copy or download. ${retrain}`);
   let header: SafetensorsHeader;
   try {
     header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as SafetensorsHeader;
@@ -111,7 +112,7 @@ function readMeta(buf: Buffer, file: string): CheckpointMeta {
     if (Array.isArray(off) && typeof off[1] === 'number') end = Math.max(end, off[1]);
   }
   if (8 + n + end > buf.length)
-    throw new Error(`${file} is truncated (${buf.length} bytes of ${8 + n + end}): probably an interrupted copy. ${retrain}`);
+    throw new Error(`${file} is truncated (${buf.length} bytes of ${8 + n + end}): probably an interrupted copy or download. ${retrain}`);
   const raw = header.__metadata__?.ntsnet;
   if (!raw) throw new Error(`${file} is not an ntsnet checkpoint (no 'ntsnet' metadata). Pass the folder written by 'ntsnet fit'.`);
   let meta: CheckpointMeta;

@@ -63,7 +63,10 @@ export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSi
     const gt = new Uint8Array(cat.test.length * hw);
     await mapLimit(cat.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMaskForImage(t.maskPath, t.path, size), i * hw); });
     pixelAuroc = auroc(maps!, gt);
-    if (pixelAuroc === null) notes.push('pixel AUROC undefined: no defective pixels (or no normal pixels) in the masks.');
+    if (pixelAuroc === null)
+      notes.push(gt.includes(1)
+        ? 'pixel AUROC undefined: every test pixel is marked defective in the masks (no normal pixels).'
+        : 'pixel AUROC undefined: the masks mark no defective pixel (no defective test image, or only empty masks).');
   }
   // Undefined metrics are warnings, not silent "n/a" cells: say so on the log (stderr for the CLI) too.
   for (const n of notes) log(`warning: ${cat.name}: ${n}`);

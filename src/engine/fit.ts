@@ -12,6 +12,7 @@ import { saveCheckpoint, type CheckpointMeta, CHECKPOINT_FORMAT } from './checkp
 import { validateRunConfig, type RunConfig } from './config.js';
 import { assertOutsideDataset, NTSNET_VERSION } from './paths.js';
 import { scoreImageSet } from './score.js';
+import { computeThresholds, describeThresholds } from './threshold.js';
 
 /** Options of {@link fit}. */
 export interface FitOptions {
@@ -31,6 +32,12 @@ export interface FitOptions {
   /** Show a progress bar (TTY) / per-epoch lines. */
   log?: (line: string) => void;
   progress?: boolean;
+  /**
+   * Labelled DEFECTIVE validation images (paths) for threshold calibration: when given, the image threshold is the
+   * F1-optimal one over the normal validation images and these (see engine/threshold.ts). They must not be test,
+   * training or validation images of the dataset (refused). Never pass test images.
+   */
+  defectiveValidation?: string[];
 }
 
 /** One epoch of training history. */
@@ -104,6 +111,10 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   log(`data: ${ds.name} (${ds.kind}): ${ds.train.length} train, ${ds.val.length} validation, ${ds.test.length} test (seed ${ds.split.seed}), ${c.model.imageSize} px`);
   const trainSet = await loadImageSet(ds.train, c.model.imageSize);
   const valSet = await loadImageSet(ds.val, c.model.imageSize);
+  const defectiveSet = opts.defectiveValidation?.length ? await loadDefectiveValidation(opts.defectiveValidation, ds, c.model.imageSize) : undefined;
+  // Thresholds are calibrated on the normal validation images; without any, on the training images (warned).
+  const calibration = valSet.images.length ? { set: valSet, source: 'validation' as const } : { set: trainSet, source: 'training' as const };
+  let thresholdWarned = false;
 
   const model = NTSNet.create(tf, c.model, teacher, c.train.seed, teacherInfo.source);
   const counts = model.parameterCounts();
@@ -141,10 +152,18 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       log(`epoch ${epoch}/${c.train.epochs} train loss ${rec.trainLoss.toFixed(5)} val loss ${valLoss === null ? 'n/a' : valLoss.toFixed(5)} ${rec.imagesPerSecond.toFixed(1)} img/s ${rec.seconds.toFixed(1)} s${improved ? ' *best' : ''}`);
       if (improved) {
         best = { epoch, loss: score };
-        const valScores = valSet.images.length ? Array.from(scoreImageSet(tf, model, valSet, c.train.evalBatchSize).scores) : [];
+        const cal = scoreImageSet(tf, model, calibration.set, c.train.evalBatchSize, true);
+        const valScores = calibration.source === 'validation' ? Array.from(cal.scores) : [];
+        const thresholds = computeThresholds({
+          normalScores: cal.scores, normalMaps: cal.maps!, source: calibration.source,
+          defectiveScores: defectiveSet ? scoreImageSet(tf, model, defectiveSet, c.train.evalBatchSize).scores : undefined,
+        });
+        if (!thresholdWarned) for (const w of thresholds.warnings) log(`warning: thresholds: ${w}`);
+        thresholdWarned = true;
+        log(`thresholds: ${describeThresholds(thresholds)}`);
         meta = {
           format: CHECKPOINT_FORMAT, ntsnetVersion: NTSNET_VERSION, config: c, teacher: teacherInfo,
-          bestEpoch: epoch, bestValLoss: valLoss, valScores,
+          bestEpoch: epoch, bestValLoss: valLoss, valScores, thresholds,
           split: splitToJson(ds), createdAt: new Date().toISOString(),
         };
         await saveCheckpoint(opts.out, model, meta);
@@ -155,6 +174,22 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
     model.dispose();
   }
   return { checkpointDir: path.resolve(opts.out), meta: meta!, history, wallSeconds: (Date.now() - t0) / 1000, parameterCounts: counts };
+}
+
+/**
+ * Loads labelled defective validation images for threshold calibration, refusing any that belong to the dataset's
+ * test, training or validation split (thresholds are never computed from test images).
+ */
+async function loadDefectiveValidation(files: string[], ds: SplitDataset, size: number): Promise<ImageSet> {
+  const used = new Map<string, string>();
+  for (const p of ds.train) used.set(path.resolve(p), 'training');
+  for (const p of ds.val) used.set(path.resolve(p), 'validation');
+  for (const t of ds.test) used.set(path.resolve(t.path), 'test');
+  for (const f of files) {
+    const split = used.get(path.resolve(f));
+    if (split) throw new Error(`Defective validation image ${f} is a ${split} image of the dataset; thresholds must be calibrated on separate images (never test images).`);
+  }
+  return loadImageSet(files, size);
 }
 
 /** Every folder of a dataset the output must stay out of. */

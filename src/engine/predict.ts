@@ -1,7 +1,8 @@
-import { stat, readdir } from 'node:fs/promises';
+import { readFile, stat, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import { loadImageRgb8 } from '../data/image.js';
+import { commonAncestor } from '../data/folder.js';
 import { isImageFile, naturalCompare } from '../data/mvtec.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeOverlayPng } from '../report/overlay.js';
@@ -47,6 +48,68 @@ export async function collectImages(input: string): Promise<string[]> {
   return out;
 }
 
+/** Images to inspect, with the folder their output paths are made relative to. */
+export interface InspectionInputs {
+  /** Absolute image paths: folder order (natural sort, recursive) or list-file order (duplicates dropped). */
+  files: string[];
+  /** Absolute folder the relative output structure starts from: the folder, the image's folder, or the deepest common folder of a list. */
+  root: string;
+  /** Absolute folders the output must stay out of (the input folder, or every folder holding a listed image). */
+  guardDirs: string[];
+  kind: 'image' | 'folder' | 'list';
+  /** Non-fatal notes (e.g. duplicate list entries). */
+  warnings: string[];
+}
+
+/**
+ * Reads a list file (.txt): one image path per line; blank lines and lines starting with '#' are ignored;
+ * relative paths resolve against the list file's folder; duplicates are dropped (first kept, with a warning).
+ * @throws Error naming the list file and line for a missing file, a folder, or a non-image entry, or when empty.
+ */
+export async function readImageList(listFile: string): Promise<{ files: string[]; warnings: string[] }> {
+  const base = path.dirname(path.resolve(listFile));
+  const text = await readFile(listFile, 'utf8');
+  const files: string[] = [], warnings: string[] = [];
+  const seen = new Set<string>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (!line || line.startsWith('#')) continue;
+    const where = `${listFile}:${i + 1}`;
+    const p = path.resolve(base, line);
+    const st = await stat(p).catch(() => undefined);
+    if (!st) throw new Error(`${where}: ${line} does not exist (relative paths resolve against ${base}).`);
+    if (!st.isFile()) throw new Error(`${where}: ${line} is not a file; list image files, one per line.`);
+    if (!isImageFile(path.basename(p))) throw new Error(`${where}: ${line} is not a supported image (png, jpg, jpeg, bmp, tif, tiff, webp).`);
+    if (seen.has(p)) {
+      warnings.push(`${where}: duplicate entry ${line} ignored.`);
+      continue;
+    }
+    seen.add(p);
+    files.push(p);
+  }
+  if (!files.length) throw new Error(`${listFile} lists no images (one path per line; '#' starts a comment).`);
+  return { files, warnings };
+}
+
+/**
+ * Expands the input of `ntsnet predict`: an image file, a folder (recursive, see {@link collectImages}) or a list
+ * file (`.txt`, see {@link readImageList}).
+ * @throws Error naming the path when it does not exist, is not an image / list, or holds no images.
+ */
+export async function collectInspectionInputs(input: string): Promise<InspectionInputs> {
+  const st = await stat(input).catch(() => undefined);
+  if (!st) throw new Error(`${input} does not exist. Pass an image file, a folder of images or a .txt list of image paths.`);
+  if (st.isFile() && path.extname(input).toLowerCase() === '.txt') {
+    const { files, warnings } = await readImageList(input);
+    const dirs = [...new Set(files.map((f) => path.dirname(f)))];
+    return { files, root: commonAncestor(dirs), guardDirs: dirs, kind: 'list', warnings };
+  }
+  const files = await collectImages(input);
+  const root = st.isDirectory() ? path.resolve(input) : path.dirname(path.resolve(input));
+  return { files, root, guardDirs: [root], kind: st.isDirectory() ? 'folder' : 'image', warnings: [] };
+}
+
 async function isDir(p: string): Promise<boolean> {
   return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
 }
@@ -74,10 +137,12 @@ export async function assertPredictOutput(outDir: string, root: string): Promise
 }
 
 /**
- * Heat-map colour scale: 0 .. 1.5 x the largest validation score of the checkpoint, so normal images stay cool and
- * the scale is the same for every image (falls back to each image's own maximum without validation scores).
+ * Heat-map colour scale, the same for every image: 0 .. 2 x the checkpoint's pixel threshold (the threshold is the
+ * middle of the colour map); for older checkpoints without thresholds 0 .. 1.5 x the largest validation score;
+ * undefined (each image's own maximum) without either.
  */
 export function heatmapRange(meta: CheckpointMeta): { vmin: number; vmax: number } | undefined {
+  if (meta.thresholds) return { vmin: 0, vmax: 2 * meta.thresholds.pixel }; // same scale as `ntsnet predict --out` (docs/inspection.md)
   return meta.valScores.length ? { vmin: 0, vmax: 1.5 * Math.max(...meta.valScores) } : undefined;
 }
 
