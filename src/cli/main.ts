@@ -3,9 +3,11 @@ import { Command } from 'commander';
 import { loadTf } from '../backend/index.js';
 import { NTSNET_VERSION } from '../engine/paths.js';
 import { registerData } from './data.js';
+import { registerExport } from './export.js';
 import { registerFit } from './fit.js';
 import { registerInfo } from './info.js';
 import { registerPredict } from './predict.js';
+import { registerReport } from './report.js';
 import { registerTest } from './test.js';
 import { registerWeights } from './weights.js';
 
@@ -17,9 +19,11 @@ const program = new Command()
 registerFit(program, loadTf);
 registerTest(program, loadTf);
 registerPredict(program, loadTf);
+registerReport(program, loadTf);
 registerInfo(program, loadTf);
 registerWeights(program);
 registerData(program);
+registerExport(program, loadTf);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ntsnet: error: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -1,0 +1,81 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { Tf } from '../backend/index.js';
+import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
+import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
+
+const positive = (v: string): number => {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
+  return n;
+};
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
+};
+const intList = (v: string): number[] => v.split(',').map((s) => positiveInt(s.trim()));
+
+interface ExportFlags {
+  format: 'onnx';
+  out: string;
+  sidecar?: string;
+  verify: boolean;
+  tolerance: number;
+  benchmark?: boolean;
+  benchmarkBatches: number[];
+  runs: number;
+  threads?: number;
+  spinning?: boolean;
+}
+
+export function registerExport(program: Command, tfLoader: () => Tf): void {
+  program
+    .command('export')
+    .description(
+      'export a checkpoint as a portable model: an ONNX graph (opset 17) computing what predict computes (input images ' +
+        '[batch,3,S,S] ImageNet-normalised RGB; outputs scores [batch] and anomaly_maps [batch,S,S]) and a sidecar JSON ' +
+        'with the config, the preprocessing and the thresholds; checks the graph against TF.js with onnxruntime (see docs/export.md)',
+    )
+    .argument('<checkpoint>', "folder written by 'ntsnet fit' (or its model.safetensors)")
+    .addOption(new Option('--format <fmt>', 'export format').choices(['onnx']).default('onnx'))
+    .requiredOption('--out <file>', 'ONNX file to write, e.g. model.onnx')
+    .option('--sidecar <file>', 'sidecar JSON to write (default: <out>.json)')
+    .option('--no-verify', 'skip the check of the exported graph (onnxruntime) against TF.js on two test images')
+    .option('--tolerance <x>', 'largest accepted max abs difference of maps and scores in the check', positive, 1e-3)
+    .option('--benchmark', 'measure inference images/s of TF.js and onnxruntime (warm-up excluded, median)')
+    .addOption(new Option('--benchmark-batches <list>', 'batch sizes to time').argParser(intList).default([1, 32], '1,32'))
+    .option('--runs <n>', 'timed runs per batch size and engine', positiveInt, 5)
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
+    .option('--spinning', "let idle onnxruntime threads busy-wait (onnxruntime's default; off here, slower on a busy CPU)")
+    .action(async (checkpoint: string, o: ExportFlags) => {
+      const tf = tfLoader();
+      const log = (l: string): void => void process.stderr.write(`${l}\n`);
+      const sidecar = o.sidecar ?? defaultSidecarPath(o.out);
+      const r = await exportCheckpointOnnx(tf, checkpoint, o.out, sidecar);
+      let det: OnnxDetector | undefined;
+      try {
+        const s = r.summary;
+        const nodes = Object.values(s.ops).reduce((a, b) => a + b, 0);
+        process.stdout.write(`wrote ${r.onnx} (${(r.bytes / 2 ** 20).toFixed(1)} MiB, ONNX opset ${s.opset}, ${nodes} nodes, ${s.initializers} initializers)\n`);
+        process.stdout.write(`wrote ${r.sidecar}\n`);
+        const dims = (d: (string | number)[]): string => `[${d.join(', ')}]`;
+        process.stdout.write(`input ${s.inputs.map((i) => `${i.name} ${dims(i.dims)}`).join(', ')}; outputs ${s.outputs.map((i) => `${i.name} ${dims(i.dims)}`).join(', ')}\n`);
+        if (!o.verify && !o.benchmark) return;
+        det = await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
+        if (o.verify) {
+          const size = r.model.config.imageSize;
+          const d = await compareWithTfjs(tf, r.model, det, parityInputs(size), 2);
+          const ok = d.maps <= o.tolerance && d.scores <= o.tolerance;
+          process.stdout.write(`check (onnxruntime vs TF.js, 2 images): max abs difference maps ${d.maps.toExponential(2)}, scores ${d.scores.toExponential(2)} (map values up to ${d.mapScale.toPrecision(3)}): ${ok ? 'OK' : 'FAILED'}\n`);
+          if (!ok) throw new Error(`the exported graph differs from TF.js by more than --tolerance ${o.tolerance}; the files were written but do not reproduce ntsnet's predictions. Please report this with the checkpoint's config.json.`);
+        }
+        if (o.benchmark) {
+          log(`benchmark: ${r.model.config.imageSize} px, batches ${o.benchmarkBatches.join(',')}, ${o.runs} timed runs each (warm-up excluded)`);
+          await benchmarkEngines(tf, r.model, det, o.benchmarkBatches, { runs: o.runs, log: (l) => void process.stdout.write(`${l}\n`) });
+        }
+      } finally {
+        await det?.dispose();
+        r.model.dispose();
+      }
+    });
+}
