@@ -2,6 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
 import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
+import { exportCheckpointWeb } from '../export/web.js';
 
 const positive = (v: string): number => {
   const n = Number(v);
@@ -16,7 +17,7 @@ const positiveInt = (v: string): number => {
 const intList = (v: string): number[] => v.split(',').map((s) => positiveInt(s.trim()));
 
 interface ExportFlags {
-  format: 'onnx';
+  format: 'onnx' | 'web';
   out: string;
   sidecar?: string;
   verify: boolean;
@@ -34,11 +35,12 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .description(
       'export a checkpoint as a portable model: an ONNX graph (opset 17) computing what predict computes (input images ' +
         '[batch,3,S,S] ImageNet-normalised RGB; outputs scores [batch] and anomaly_maps [batch,S,S]) and a sidecar JSON ' +
-        'with the config, the preprocessing and the thresholds; checks the graph against TF.js with onnxruntime (see docs/export.md)',
+        'with the config, the preprocessing and the thresholds; checks the graph against TF.js with onnxruntime. --format web writes a ' +
+        'browser folder instead (model.json, weights.bin, the TF.js bundle ntsnet-web.js, index.html; see docs/export.md)',
     )
     .argument('<checkpoint>', "folder written by 'ntsnet fit' (or its model.safetensors)")
-    .addOption(new Option('--format <fmt>', 'export format').choices(['onnx']).default('onnx'))
-    .requiredOption('--out <file>', 'ONNX file to write, e.g. model.onnx')
+    .addOption(new Option('--format <fmt>', 'export format').choices(['onnx', 'web']).default('onnx'))
+    .requiredOption('--out <file>', 'ONNX file to write, e.g. model.onnx; with --format web the folder to write (model.json, weights.bin, ntsnet-web.js, index.html)')
     .option('--sidecar <file>', 'sidecar JSON to write (default: <out>.json)')
     .option('--no-verify', 'skip the check of the exported graph (onnxruntime) against TF.js on two test images')
     .option('--tolerance <x>', 'largest accepted max abs difference of maps and scores in the check', positive, 1e-3)
@@ -50,6 +52,15 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .action(async (checkpoint: string, o: ExportFlags) => {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
+      if (o.format === 'web') {
+        const w = await exportCheckpointWeb(tf, checkpoint, o.out);
+        w.model.dispose();
+        process.stdout.write(`wrote ${w.files.weights} (${(w.weightBytes / 2 ** 20).toFixed(1)} MiB, ${w.tensors} float32 tensors)\n`);
+        process.stdout.write(`wrote ${w.files.modelJson}\n`);
+        process.stdout.write(`wrote ${w.files.bundle} (${(w.bundleBytes / 2 ** 20).toFixed(1)} MiB, ${w.bundleSource})\n`);
+        process.stdout.write(`wrote ${w.files.page} (serve the folder over HTTP, e.g. 'python3 -m http.server -d ${o.out}', and open index.html)\n`);
+        return;
+      }
       const sidecar = o.sidecar ?? defaultSidecarPath(o.out);
       const r = await exportCheckpointOnnx(tf, checkpoint, o.out, sidecar);
       let det: OnnxDetector | undefined;

@@ -1,8 +1,13 @@
+import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
-import { loadCheckpoint } from '../engine/checkpoint.js';
-import { inspectImages, type MapFormat } from '../engine/inspect.js';
+import { loadCheckpoint, WEIGHTS_FILE } from '../engine/checkpoint.js';
+import { inspectImages, type InspectOptions, type MapFormat } from '../engine/inspect.js';
+import { OnnxDetector } from '../engine/onnxPredict.js';
+import { modelToOnnx } from '../export/index.js';
+import type { NTSNet } from '../model/ntsnet.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 const positive = (v: string): number => {
   const n = Number(v);
@@ -23,6 +28,26 @@ interface PredictFlags {
   pixelThreshold?: number;
   mapFormat: MapFormat;
   resume: boolean;
+  engine: 'tfjs' | 'onnxruntime';
+  onnx?: string;
+  threads?: number;
+}
+
+/**
+ * The ONNX model for `--engine onnxruntime`: `--onnx FILE` when given, else `model.onnx` next to the checkpoint's
+ * weights, exported from the loaded model when missing or older than the weights.
+ */
+export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx: string | undefined, log: (l: string) => void): Promise<string> {
+  if (onnx) return onnx;
+  const weights = checkpoint.endsWith('.safetensors') ? checkpoint : path.join(checkpoint, WEIGHTS_FILE);
+  const file = checkpoint.endsWith('.safetensors') ? `${checkpoint.slice(0, -'.safetensors'.length)}.onnx` : path.join(checkpoint, 'model.onnx');
+  if (existsSync(file) && statSync(file).mtimeMs >= statSync(weights).mtimeMs) {
+    log(`engine onnxruntime: using ${file}`);
+    return file;
+  }
+  await writeFileAtomic(file, modelToOnnx(model));
+  log(`engine onnxruntime: exported the checkpoint to ${file}`);
+  return file;
 }
 
 export function registerPredict(program: Command, tfLoader: () => Tf): void {
@@ -40,14 +65,37 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
     .option('--pixel-threshold <x>', "pixel threshold on map values (overrides the checkpoint's; never above the image threshold)", positive)
     .addOption(new Option('--map-format <fmt>', 'anomaly-map file: 16-bit PNG (scaled, see predictions.json), float32 .npy, or both').choices(['png16', 'npy', 'both']).default('png16'))
     .option('--batch-size <n>', 'images per forward pass (default: the checkpoint\'s evaluation batch size)', positiveInt)
+    .addOption(new Option('--engine <name>', "scoring engine: TF.js (tfjs-node) or onnxruntime-node on the checkpoint's ONNX export").choices(['tfjs', 'onnxruntime']).default('tfjs'))
+    .option('--onnx <file>', "ONNX model for --engine onnxruntime (default: model.onnx in the checkpoint folder, exported there when missing or older than the weights); the checkpoint still gives the thresholds")
+    .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
     .option('--no-resume', 'redo every image even when an interrupted run left a journal in --out')
     .action(async (input: string, o: PredictFlags) => {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);
+      let det: OnnxDetector | undefined;
       try {
+        let engineOpts: Pick<InspectOptions, 'scorer' | 'engine'> = {};
+        if (o.onnx && o.engine !== 'onnxruntime') throw new Error('--onnx needs --engine onnxruntime');
+        if (o.engine === 'onnxruntime') {
+          const file = await onnxForCheckpoint(model, o.checkpoint, o.onnx, log);
+          const d = (det = await OnnxDetector.load(file, { intraOpThreads: o.threads }));
+          const S = model.config.imageSize;
+          if ((d.height && d.height !== S) || (d.width && d.width !== S))
+            throw new Error(`${file} takes ${d.height}x${d.width} images but the checkpoint's model size is ${S} px: export it from this checkpoint.`);
+          engineOpts = {
+            engine: 'onnxruntime-node',
+            scorer: async (set, n, keepMaps) => {
+              const x = new Float32Array(n * S * S * 3);
+              for (let i = 0; i < n; i++) x.set(set.images[i]!, i * S * S * 3);
+              const r = await d.run(x, n, S, S);
+              return keepMaps ? r : { scores: r.scores };
+            },
+          };
+        }
         process.stdout.write('path\tscore\tnormalized_score\tlabel\n');
         const r = await inspectImages(tf, model, meta, {
+          ...engineOpts,
           input, out: o.out, checkpoint: o.checkpoint, mapFormat: o.mapFormat, threshold: o.threshold, pixelThreshold: o.pixelThreshold,
           batchSize: o.batchSize, resume: o.resume, log,
           onImage: (img) => void process.stdout.write(`${path.relative(process.cwd(), img.path)}\t${img.score.toFixed(6)}\t${img.normalizedScore.toFixed(4)}\t${img.label}\n`),
@@ -56,6 +104,7 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
         log(`${r.images.length} image(s): ${n} anomalous, ${r.images.length - n} normal (image threshold ${r.thresholds.image.toPrecision(6)} [${r.thresholds.imageSource}], pixel threshold ${r.thresholds.pixel.toPrecision(6)} [${r.thresholds.pixelSource}])`);
         if (r.csv) log(`wrote ${r.csv}, ${r.json} and per-image maps, masks and overlays under ${o.out}${r.resumed ? ` (${r.resumed} resumed)` : ''}`);
       } finally {
+        await det?.dispose();
         model.dispose();
       }
     });

@@ -13,7 +13,7 @@ import { loadImageRgb8 } from '../data/image.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { overlayRgb, resizeBilinear } from '../report/overlay.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { chunks, loadImageSet } from './batches.js';
+import { chunks, loadImageSet, type ImageSet } from './batches.js';
 import { WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
 import { assertPredictOutput, collectInspectionInputs, type InspectionInputs } from './predict.js';
 import { scoreImageSet } from './score.js';
@@ -201,6 +201,13 @@ export interface InspectOptions {
   log?: (line: string) => void;
   /** Progress bar on stderr when it is a TTY (default true). */
   progress?: boolean;
+  /**
+   * Scores one batch instead of `model.predict` (tfjs-node), e.g. an exported ONNX graph on onnxruntime
+   * (`ntsnet predict --engine onnxruntime`). Same contract as {@link scoreImageSet}: scores [n], maps [n * S * S].
+   */
+  scorer?: (set: ImageSet, n: number, keepMaps: boolean) => Promise<{ scores: Float32Array; maps?: Float32Array }>;
+  /** Name of the scoring engine, recorded in predictions.json and the journal (default 'tfjs-node'). */
+  engine?: string;
 }
 
 /** Summary returned by {@link inspectImages}. */
@@ -224,6 +231,8 @@ interface JournalHeader {
   pixel: number;
   mapFormat: MapFormat;
   batchSize: number;
+  /** Scoring engine when not tfjs-node (absent in journals of older runs). */
+  engine?: string;
 }
 
 type JournalEntry = InspectedImage & { type: 'image'; input: { size: number; mtimeMs: number } };
@@ -366,6 +375,7 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
   const bases = outputBases(files, inputs.root);
   const rels = files.map((f) => path.relative(inputs.root, f).split(path.sep).join('/'));
   let batchSize = opts.batchSize ?? meta.config.train.evalBatchSize;
+  const engine = opts.engine ?? 'tfjs-node';
 
   // Journal: resume finished images when the run's settings are unchanged.
   const done = new Map<number, JournalEntry>();
@@ -377,9 +387,9 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
     const removed = await removeStaleTemps(out);
     if (removed) log(`removed ${removed} temporary file(s) left by an interrupted run`);
     const jf = path.join(out, JOURNAL_FILE);
-    const header: JournalHeader = { type: 'header', version: 1, checkpointSha256: ckptSha, root: inputs.root, image: th.image, pixel: th.pixel, mapFormat: fmt, batchSize };
+    const header: JournalHeader = { type: 'header', version: 1, checkpointSha256: ckptSha, root: inputs.root, image: th.image, pixel: th.pixel, mapFormat: fmt, batchSize, ...(engine !== 'tfjs-node' ? { engine } : {}) };
     const prev = opts.resume === false ? { entries: [] } : await readJournal(jf);
-    const same = prev.header && (['checkpointSha256', 'root', 'image', 'pixel', 'mapFormat'] as const).every((k) => prev.header![k] === header[k]);
+    const same = prev.header && (['checkpointSha256', 'root', 'image', 'pixel', 'mapFormat'] as const).every((k) => prev.header![k] === header[k]) && (prev.header.engine ?? 'tfjs-node') === engine;
     if (same) {
       if (prev.header!.batchSize !== batchSize) log(`note: resuming with the interrupted run's batch size ${prev.header!.batchSize} (keeps results identical).`);
       batchSize = prev.header!.batchSize;
@@ -421,7 +431,7 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
       // Score the whole fixed batch (also any images of it finished before an interruption: same batch = same bits).
       const tb = performance.now();
       const set = await loadImageSet(group.map((i) => files[i]!), size);
-      const { scores, maps } = scoreImageSet(tf, model, set, group.length, out !== undefined);
+      const { scores, maps } = opts.scorer ? await opts.scorer(set, group.length, out !== undefined) : scoreImageSet(tf, model, set, group.length, out !== undefined);
       const shareMs = (performance.now() - tb) / group.length;
       for (const [j, i] of group.entries()) {
         const prevEntry = done.get(i);
@@ -470,13 +480,13 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
     summary.csv = path.join(out, PREDICTIONS_CSV);
     summary.json = path.join(out, PREDICTIONS_JSON);
     await writeFileAtomic(summary.csv, predictionsCsv(results));
-    await writeJsonAtomic(summary.json, predictionsJson(results, th, meta, { input: path.resolve(opts.input), root: inputs.root, checkpoint: path.resolve(opts.checkpoint), checkpointSha256: ckptSha, mapFormat: fmt, size, batchSize, resumed: done.size }));
+    await writeJsonAtomic(summary.json, predictionsJson(results, th, meta, { input: path.resolve(opts.input), root: inputs.root, checkpoint: path.resolve(opts.checkpoint), checkpointSha256: ckptSha, mapFormat: fmt, size, batchSize, resumed: done.size, engine }));
   }
   return summary;
 }
 
 /** The predictions.json document (see docs/inspection.md). */
-function predictionsJson(images: InspectedImage[], th: EffectiveThresholds, meta: CheckpointMeta, run: { input: string; root: string; checkpoint: string; checkpointSha256: string; mapFormat: MapFormat; size: number; batchSize: number; resumed: number }): unknown {
+function predictionsJson(images: InspectedImage[], th: EffectiveThresholds, meta: CheckpointMeta, run: { input: string; root: string; checkpoint: string; checkpointSha256: string; mapFormat: MapFormat; size: number; batchSize: number; resumed: number; engine: string }): unknown {
   const anomalous = images.filter((r) => r.label === 'anomalous').length;
   return {
     format: 'ntsnet-predictions',
@@ -498,6 +508,7 @@ function predictionsJson(images: InspectedImage[], th: EffectiveThresholds, meta
     overlay: `PNG, original image size: 50 % image + 50 % jet heat map (0 .. fullScale), mask contour in rgb(${CONTOUR_RGB.join(', ')})`,
     counts: { images: images.length, anomalous, normal: images.length - anomalous, resumed: run.resumed },
     batchSize: run.batchSize,
+    engine: run.engine,
     images,
     createdAt: new Date().toISOString(),
   };
