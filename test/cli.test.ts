@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -86,4 +86,39 @@ test('CLI: refuses an output folder inside the dataset and names it', { timeout:
     return true;
   });
   assert.deepEqual(readdirSync(data).sort(), ['ground_truth', 'test', 'train']);
+});
+
+test('CLI: never loses user files: existing checkpoint, --out that is a file, export targets; early, clear option errors', { timeout: 300_000 }, async () => {
+  const tmp = makeTempDir('cli');
+  const data = path.join(tmp, 'widget');
+  await makeCategory(data);
+  const out = path.join(tmp, 'run');
+  await run(process.execPath, [cli(), 'fit', '--data', data, '--out', out, '--preset', 'tiny', '--epochs', '1']);
+  const before = readFileSync(path.join(out, 'model.safetensors'));
+  const fails = async (args: string[], re: RegExp): Promise<void> => {
+    await assert.rejects(run(process.execPath, [cli(), ...args]), (e: { stderr: string }) => {
+      assert.match(e.stderr, re);
+      return true;
+    });
+  };
+  await fails(['fit', '--data', data, '--out', out, '--preset', 'tiny'], /already holds a checkpoint.*--force/);
+  assert.deepEqual(readFileSync(path.join(out, 'model.safetensors')), before, 'checkpoint untouched');
+  const file = path.join(tmp, 'notes.txt');
+  writeFileSync(file, 'mine');
+  await fails(['fit', '--data', data, '--out', file, '--preset', 'tiny'], /is an existing file, not a folder/);
+  await fails(['fit', '--data', data, '--normal', path.join(data, 'train/good'), '--out', path.join(tmp, 'r2'), '--preset', 'tiny'], /either --data .* or --normal/);
+  await fails(['fit', '--data', data, '--out', path.join(tmp, 'r3'), '--image-size', 'abc'], /argument 'abc' is invalid. expected a number/);
+  await fails(['fit', '--data', data, '--out', path.join(tmp, 'r3'), '--image-size', '50'], /multiple of 16.*e\.g\. 48 or 64/);
+  await fails(['export', out, '--format', 'onnx', '--out', file], /already exists.*--force/);
+  assert.equal(readFileSync(file, 'utf8'), 'mine');
+  // a single image: its own folder is not a dataset, so writing next to it is fine
+  const single = path.join(tmp, 'photo.png');
+  writeFileSync(single, readFileSync(path.join(data, 'test/spot/000.png')));
+  await run(process.execPath, [cli(), 'predict', single, '--checkpoint', out, '--out', path.join(tmp, 'inspect')]);
+  assert.ok(existsSync(path.join(tmp, 'inspect', 'photo_overlay.png')));
+  // --force replaces the checkpoint and removes the stale results
+  writeFileSync(path.join(out, 'results.json'), '{}');
+  await run(process.execPath, [cli(), 'fit', '--data', data, '--out', out, '--preset', 'tiny', '--epochs', '1', '--seed', '7', '--force']);
+  assert.ok(!existsSync(path.join(out, 'results.json')), 'stale results removed');
+  assert.notDeepEqual(readFileSync(path.join(out, 'model.safetensors')), before);
 });

@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
@@ -49,7 +51,13 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .option('--runs <n>', 'timed runs per batch size and engine', positiveInt, 5)
     .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
     .option('--spinning', "let idle onnxruntime threads busy-wait (onnxruntime's default; off here, slower on a busy CPU)")
-    .action(async (checkpoint: string, o: ExportFlags) => {
+    .option('--force', 'overwrite existing output files')
+    .action(async (checkpoint: string, o: ExportFlags & { force?: boolean }) => {
+      if (!o.force) {
+        const targets = o.format === 'web' ? [path.join(o.out, 'model.json')] : [o.out, o.sidecar ?? defaultSidecarPath(o.out)];
+        for (const t of targets)
+          if (existsSync(t)) throw new Error(`${t} already exists; ntsnet does not overwrite files unasked. Choose another --out or pass --force.`);
+      }
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       if (o.format === 'web') {

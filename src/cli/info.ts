@@ -3,7 +3,7 @@ import type { Tf } from '../backend/index.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { measureInference } from '../engine/speed.js';
 import { NTSNet } from '../model/ntsnet.js';
-import { addConfigOptions, buildRunConfig, type ConfigFlags } from './options.js';
+import { addConfigOptions, buildRunConfig, int, type ConfigFlags } from './options.js';
 
 export function registerInfo(program: Command, tfLoader: () => Tf): void {
   addConfigOptions(
@@ -13,7 +13,7 @@ export function registerInfo(program: Command, tfLoader: () => Tf): void {
       .option('--checkpoint <dir>', 'describe this checkpoint instead of a fresh model from the options')
       .option('--speed', 'measure inference images/s (warm-up excluded, median of --runs runs)')
       .option('--speed-batches <list>', 'batch sizes to time', '1,16')
-      .option('--runs <n>', 'timed runs per batch size', (v) => parseInt(v, 10), 5),
+      .option('--runs <n>', 'timed runs per batch size', int, 5),
   ).action(async (o: ConfigFlags & { checkpoint?: string; speed?: boolean; speedBatches: string; runs: number }) => {
     const tf = tfLoader();
     let model: NTSNet;

@@ -1,7 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { preset, validateRunConfig, type RunConfig } from '../engine/config.js';
 import type { LayerId } from '../model/config.js';
+
+/** Parses a finite number, or tells commander the value is invalid (instead of passing NaN on). */
+export function num(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${v}".`);
+  return n;
+}
+
+/** Parses an integer, or tells commander the value is invalid. */
+export function int(v: string): number {
+  const n = num(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got "${v}".`);
+  return n;
+}
 
 /** Adds the run-config options shared by `fit` (every option overrides the chosen preset). */
 export function addConfigOptions(cmd: Command): Command {
@@ -10,20 +24,20 @@ export function addConfigOptions(cmd: Command): Command {
     .option('--config <file>', 'JSON file with a (partial) run config {model:{...}, train:{...}, teacher}; options below override it')
     .addOption(new Option('--student-block <kind>', 'student residual-block conv: CoT (paper) or plain 3x3 (symmetric baseline)').choices(['cot', 'basic']))
     .addOption(new Option('--teacher-norm <kind>', 'teacher BatchNorm: EMAN (paper eq. 6-8) or frozen pretrained statistics').choices(['eman', 'frozen_bn']))
-    .option('--eman-momentum <m>', 'EMAN momentum m', parseFloat)
+    .option('--eman-momentum <m>', 'EMAN momentum m', num)
     .option('--layers <list>', 'compared layers, e.g. 1,2,3')
     .addOption(new Option('--fusion <kind>', 'anomaly-map fusion').choices(['sum', 'product']))
-    .option('--sigma <px>', 'Gaussian smoothing sigma in pixels (0 = none)', parseFloat)
-    .option('--image-size <px>', 'square input size (multiple of 16)', (v) => parseInt(v, 10))
-    .option('--epochs <n>', 'training epochs', (v) => parseInt(v, 10))
-    .option('--batch-size <n>', 'training batch size', (v) => parseInt(v, 10))
+    .option('--sigma <px>', 'Gaussian smoothing sigma in pixels (0 = none)', num)
+    .option('--image-size <px>', 'square input size (multiple of 16)', int)
+    .option('--epochs <n>', 'training epochs', int)
+    .option('--batch-size <n>', 'training batch size', int)
     .addOption(new Option('--optimizer <name>', "optimizer (the paper's 'Adam lr 0.4' diverges; SGD lr 0.4 is STFPM's recipe)").choices(['sgd', 'adam']))
-    .option('--lr <lr>', 'learning rate', parseFloat)
-    .option('--momentum <m>', 'SGD momentum', parseFloat)
-    .option('--weight-decay <wd>', 'L2 weight decay', parseFloat)
+    .option('--lr <lr>', 'learning rate', num)
+    .option('--momentum <m>', 'SGD momentum', num)
+    .option('--weight-decay <wd>', 'L2 weight decay', num)
     .addOption(new Option('--loss-reduction <r>', 'loss reduction over the batch').choices(['sum', 'mean']))
-    .option('--val-fraction <f>', 'fraction of train/good held out for validation', parseFloat)
-    .option('--seed <n>', 'random seed (split, init, data order)', (v) => parseInt(v, 10))
+    .option('--val-fraction <f>', 'fraction of train/good held out for validation', num)
+    .option('--seed <n>', 'random seed (split, init, data order)', int)
     .addOption(new Option('--teacher <kind>', 'teacher weights: ImageNet ResNet18, seeded random (tests / offline demo only), or auto (ImageNet if available, else random with a warning)').choices(['imagenet', 'random', 'auto']))
     .option('--teacher-weights <file>', 'torchvision resnet18-f37072fd.pth or converted .safetensors (otherwise: cache, then download)')
     .option('--no-download', 'never download teacher weights');

@@ -3,6 +3,7 @@ import type { Tf } from '../backend/index.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { evaluate, metricsTable, writeResults } from '../engine/evaluate.js';
 import { assertOutsideDataset } from '../engine/paths.js';
+import { int } from './options.js';
 import { addDatasetOptions, testDatasets, type DatasetFlags } from './datasetOptions.js';
 
 export function registerTest(program: Command, tfLoader: () => Tf): void {
@@ -12,7 +13,7 @@ export function registerTest(program: Command, tfLoader: () => Tf): void {
     .requiredOption('--checkpoint <dir>', "folder written by 'ntsnet fit'")
     .option('--data <dirs...>', 'one or more MVTec AD category folders (or --normal/--abnormal as used for fit)'))
     .option('--out <dir>', 'where to write results.json and metrics.md (default: the checkpoint folder)')
-    .option('--batch-size <n>', 'evaluation batch size (does not change results)', (v) => parseInt(v, 10))
+    .option('--batch-size <n>', 'evaluation batch size (does not change results)', int)
     .action(async (o: DatasetFlags & { checkpoint: string; data?: string[]; out?: string; batchSize?: number }) => {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);

@@ -271,5 +271,11 @@ export async function loadCheckpoint(tf: Tf, location: string): Promise<{ model:
 /** Reads only the metadata of a checkpoint. */
 export async function readCheckpointMeta(location: string): Promise<CheckpointMeta> {
   const file = location.endsWith('.safetensors') ? location : path.join(location, WEIGHTS_FILE);
-  return readMeta(await readFile(file), file);
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch {
+    throw new Error(`Checkpoint not found: ${file}. Pass the output folder of 'ntsnet fit' (it contains ${WEIGHTS_FILE}).`);
+  }
+  return readMeta(buf, file);
 }

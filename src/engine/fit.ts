@@ -3,6 +3,8 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { Optimizer } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
 import { readDataset } from '../data/dataset.js';
+import { findBadFiles } from '../data/image.js';
+import { rm, stat } from 'node:fs/promises';
 import { splitToJson, type FolderSpec, type SplitDataset } from '../data/folder.js';
 import { NTSNet } from '../model/ntsnet.js';
 import { resolveResnet18Weights } from '../model/weights/resolve.js';
@@ -20,6 +22,10 @@ export interface FitOptions {
   data: string | FolderSpec;
   /** Skip unreadable / truncated images with a warning instead of failing. */
   skipBad?: boolean;
+  /** Replace a checkpoint already in `out` (otherwise refused, so a trained model is never lost silently). */
+  force?: boolean;
+  /** Check before training that every test image (and mask) decodes, so `fit --test` cannot fail after training. */
+  checkTestImages?: boolean;
   /** Output folder for the checkpoint (created; must not be inside the dataset). */
   out: string;
   config: RunConfig;
@@ -84,7 +90,14 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   validateRunConfig(c);
   const ds: SplitDataset = await readDataset(opts.data, { valFraction: c.train.valFraction, seed: c.train.seed, skipBad: opts.skipBad });
   for (const dir of datasetFolders(opts.data, ds)) await assertOutsideDataset(opts.out, dir);
+  await checkOutputFolder(opts.out, opts.force ?? false, log);
   for (const w of ds.warnings) log(`warning: ${w}`);
+  if (opts.checkTestImages) {
+    const bad = await findBadFiles(ds.test.map((t) => t.path), 'image');
+    const badMasks = await findBadFiles(ds.test.flatMap((t) => (t.maskPath ? [t.maskPath] : [])), 'mask');
+    const all = [...bad.values(), ...badMasks.values()];
+    if (all.length) throw new Error(`${all.length} test file(s) cannot be read, so the test after training would fail:\n  - ${all.slice(0, 5).map((e) => e.message).join('\n  - ')}\nFix or remove them, or pass --skip-bad to skip them with a warning.`);
+  }
 
   let teacher: Parameters<typeof NTSNet.create>[2] = 'random';
   let teacherInfo: CheckpointMeta['teacher'] = { source: 'random', sha256: null, imagenet: false };
@@ -195,4 +208,19 @@ async function loadDefectiveValidation(files: string[], ds: SplitDataset, size: 
 /** Every folder of a dataset the output must stay out of. */
 export function datasetFolders(data: string | FolderSpec, ds: SplitDataset): string[] {
   return typeof data === 'string' ? [ds.root] : [...data.normal, ...data.abnormal, ...(data.masks ? [data.masks] : [])];
+}
+
+/**
+ * Refuses an output path that is an existing file, and an output folder that already holds a checkpoint unless
+ * `force` (then the previous run's results, which would no longer match, are removed).
+ */
+async function checkOutputFolder(out: string, force: boolean, log: (l: string) => void): Promise<void> {
+  const st = await stat(out).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory()) throw new Error(`--out ${out} is an existing file, not a folder. Choose a folder path (it is created if missing).`);
+  const has = await stat(path.join(out, 'model.safetensors')).catch(() => undefined);
+  if (!has) return;
+  if (!force) throw new Error(`${out} already holds a checkpoint (model.safetensors). Choose another --out, or pass --force to replace it.`);
+  log(`warning: --force: replacing the checkpoint in ${out}; its old results.json, metrics.md and report.html are removed.`);
+  for (const f of ['results.json', 'metrics.md', 'report.html']) await rm(path.join(out, f), { force: true });
 }

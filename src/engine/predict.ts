@@ -107,7 +107,10 @@ export async function collectInspectionInputs(input: string): Promise<Inspection
   }
   const files = await collectImages(input);
   const root = st.isDirectory() ? path.resolve(input) : path.dirname(path.resolve(input));
-  return { files, root, guardDirs: [root], kind: st.isDirectory() ? 'folder' : 'image', warnings: [] };
+  // A single image's parent folder is not treated as a dataset (that would refuse `predict photo.png --out inspect`);
+  // the MVTec category around it, if any, still is (assertPredictOutput).
+  const guard = st.isDirectory() ? root : ((await enclosingMvtecCategory(root)) ?? path.join(root, path.basename(files[0]!)));
+  return { files, root, guardDirs: [guard], kind: st.isDirectory() ? 'folder' : 'image', warnings: [] };
 }
 
 async function isDir(p: string): Promise<boolean> {

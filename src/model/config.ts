@@ -50,7 +50,7 @@ export function validateModelConfig(c: ModelConfig): void {
     errs.push(`layers must be a non-empty subset of 1,2,3 without repeats (got ${JSON.stringify(c.layers)})`);
   if (c.fusion !== 'sum' && c.fusion !== 'product') errs.push(`fusion must be 'sum' or 'product' (got ${String(c.fusion)})`);
   if (!(c.sigma >= 0)) errs.push(`sigma must be >= 0 (got ${c.sigma})`);
-  if (!Number.isInteger(c.imageSize) || c.imageSize < 32 || c.imageSize % 16 !== 0) errs.push(`imageSize must be a multiple of 16 and >= 32 (got ${c.imageSize})`);
+  if (!Number.isInteger(c.imageSize) || c.imageSize < 32 || c.imageSize % 16 !== 0) errs.push(`imageSize must be a multiple of 16 and >= 32 (got ${c.imageSize}; e.g. ${Math.max(32, Math.floor(c.imageSize / 16) * 16)} or ${Math.max(32, Math.ceil(c.imageSize / 16) * 16)})`);
   const { groups, heads, reduction } = c.cot;
   for (const ch of [64, 128, 256]) {
     if (ch % groups !== 0 || ch % heads !== 0 || ch % reduction !== 0) { errs.push(`cot groups/heads/reduction must divide 64 (got ${groups}/${heads}/${reduction})`); break; }
