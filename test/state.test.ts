@@ -327,7 +327,7 @@ test('an interrupted save never replaces a good checkpoint (write fails mid-file
   const runU = path.join(tmp, 'runU');
   cpSync(runA, runU, { recursive: true });
   const blocks = Math.floor(good.length / 2 / 1024);
-  const u = await exec('/bin/bash', ['-c', `ulimit -f ${blocks} && exec "$0" "$@"`, process.execPath, cli(), 'fit', '--data', cat, '--out', runU, '--preset', 'tiny', '--epochs', '1', '--seed', '9']);
+  const u = await exec('/bin/bash', ['-c', `ulimit -f ${blocks} && exec "$0" "$@"`, process.execPath, cli(), 'fit', '--data', cat, '--out', runU, '--preset', 'tiny', '--epochs', '1', '--seed', '9', '--force']);
   assert.notEqual(u.code, 0, 'fit fails when the checkpoint cannot be written');
   if (u.signal === null) assert.match(u.stderr, /Could not write .*model\.safetensors: EFBIG/);
   assert.ok(readFileSync(path.join(runU, 'model.safetensors')).equals(good), 'the good model.safetensors is untouched');
@@ -338,7 +338,7 @@ test('an interrupted save never replaces a good checkpoint (write fails mid-file
   // 2. SIGKILL while fit is writing its first checkpoint over the good one (as soon as its temporary file has data).
   const runK = path.join(tmp, 'runK');
   cpSync(runA, runK, { recursive: true });
-  const child = spawn(process.execPath, [cli(), 'fit', '--data', cat, '--out', runK, '--preset', 'tiny', '--epochs', '1', '--seed', '9'], { env: quietEnv, stdio: 'ignore' });
+  const child = spawn(process.execPath, [cli(), 'fit', '--data', cat, '--out', runK, '--preset', 'tiny', '--epochs', '1', '--seed', '9', '--force'], { env: quietEnv, stdio: 'ignore' });
   let killedAt: string | undefined;
   const watcher = watch(runK, (_ev, name) => {
     if (killedAt || typeof name !== 'string' || !name.startsWith('.tmp-model.safetensors-')) return;
