@@ -1,21 +1,12 @@
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
 import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
 import { exportCheckpointWeb } from '../export/web.js';
+import { positive, positiveInt } from './options.js';
 
-const positive = (v: string): number => {
-  const n = Number(v);
-  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
-  return n;
-};
-const positiveInt = (v: string): number => {
-  const n = Number(v);
-  if (!(Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
-  return n;
-};
 const intList = (v: string): number[] => v.split(',').map((s) => positiveInt(s.trim()));
 
 interface ExportFlags {

@@ -17,6 +17,20 @@ export function int(v: string): number {
   return n;
 }
 
+/** Parses a number > 0, or tells commander the value is invalid. */
+export function positive(v: string): number {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
+  return n;
+}
+
+/** Parses an integer > 0, or tells commander the value is invalid. */
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
 /** Adds the run-config options shared by `fit` (every option overrides the chosen preset). */
 export function addConfigOptions(cmd: Command): Command {
   return cmd

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { loadCheckpoint, WEIGHTS_FILE } from '../engine/checkpoint.js';
 import { inspectImages, type InspectOptions, type MapFormat } from '../engine/inspect.js';
@@ -8,17 +8,8 @@ import { OnnxDetector } from '../engine/onnxPredict.js';
 import { modelToOnnx } from '../export/index.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { positive, positiveInt } from './options.js';
 
-const positive = (v: string): number => {
-  const n = Number(v);
-  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
-  return n;
-};
-const positiveInt = (v: string): number => {
-  const n = Number(v);
-  if (!(Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
-  return n;
-};
 
 interface PredictFlags {
   checkpoint: string;

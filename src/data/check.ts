@@ -16,6 +16,7 @@ import { DataError, JPEG_MASK_THRESHOLD, MIN_IMAGE_SIDE, decodeMaskValues, maskA
 import { detectLayout, readDataset } from './dataset.js';
 import { listFolderDataset, readMvtecDataset, scanImageFolder, splitToJson, type FolderSpec, type IgnoredFile, type SavedSplit, type SplitDataset, type SplitFractions } from './folder.js';
 import { naturalCompare } from './mvtec.js';
+import { mapLimit } from '../util/concurrency.js';
 
 /** Options of {@link checkDataset}. */
 export interface CheckOptions {
@@ -120,19 +121,6 @@ async function isDir(p: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** Raw facts about one decoded mask. */

@@ -1,25 +1,12 @@
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
 import { loadImage } from '../data/image.js';
+import { mapLimit } from '../util/concurrency.js';
 
 /** Decoded, normalised images kept in memory: [N] x ([size, size, 3] float32). */
 export interface ImageSet {
   size: number;
   images: Float32Array[];
-}
-
-/** Runs `fn` over `items` with at most `limit` promises in flight, keeping order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** Decodes and normalises every image once (sharp; see data/image.ts). */

@@ -5,7 +5,8 @@ import type { SplitDataset } from '../data/folder.js';
 import { auroc } from '../metrics/auroc.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { loadImageSet, mapLimit } from './batches.js';
+import { loadImageSet } from './batches.js';
+import { mapLimit } from '../util/concurrency.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { scoreImageSet } from './score.js';
 
