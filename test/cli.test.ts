@@ -1,47 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeMvtecCategory, makeTempDir, repoRoot } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
-/** Writes a striped 96x80 RGB image; `defect` paints a bright square at (x, y). */
-async function writeImage(file: string, seed: number, defect?: { x: number; y: number }): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - defect.x) < 8 && Math.abs(y - defect.y) < 8) { buf[i] = 255; buf[i + 1] = 20; buf[i + 2] = 240; }
-    }
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
-
-async function writeMask(file: string, d: { x: number; y: number }): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (Math.abs(x - d.x) < 8 && Math.abs(y - d.y) < 8) buf[y * w + x] = 255;
-  await sharp(buf, { raw: { width: w, height: h, channels: 1 } }).png().toFile(file);
-}
-
 /** A small MVTec-layout category: 10 train, 3 good + 3 defective test images with masks. */
-async function makeCategory(root: string): Promise<void> {
-  for (const d of ['train/good', 'test/good', 'test/spot', 'ground_truth/spot']) mkdirSync(path.join(root, d), { recursive: true });
-  for (let i = 0; i < 10; i++) await writeImage(path.join(root, 'train/good', `${String(i).padStart(3, '0')}.png`), i);
-  for (let i = 0; i < 3; i++) await writeImage(path.join(root, 'test/good', `${String(i).padStart(3, '0')}.png`), 50 + i);
-  for (let i = 0; i < 3; i++) {
-    const d = { x: 20 + 20 * i, y: 40 };
-    await writeImage(path.join(root, 'test/spot', `${String(i).padStart(3, '0')}.png`), 70 + i, d);
-    await writeMask(path.join(root, 'ground_truth/spot', `${String(i).padStart(3, '0')}_mask.png`), d);
-  }
-}
+const makeCategory = (root: string): Promise<string> => makeMvtecCategory(root, { train: 10, good: 3, defective: 3 });
 
 test('CLI: tiny fit (2 epochs, 64 px, random teacher) + test writes metrics in [0, 1]; predict writes overlays; info prints counts', { timeout: 300_000 }, async () => {
   const tmp = makeTempDir('cli');

@@ -6,17 +6,16 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import sharp from 'sharp';
 import type { Tensor1D, Tensor4D } from '@tensorflow/tfjs-node';
 import { loadTf } from '../src/backend/index.js';
 import { loadCheckpoint } from '../src/engine/checkpoint.js';
 import { batchNormTrain, BN_EPS, type BatchStats } from '../src/model/batchnorm.js';
 import { DEFAULT_MODEL_CONFIG } from '../src/model/config.js';
 import { NTSNet } from '../src/model/ntsnet.js';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeMvtecCategory, makeTempDir, repoRoot } from './helpers.js';
 
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
@@ -38,43 +37,9 @@ function ok(r: Run, what: string): Run {
   return r;
 }
 
-/** A striped 96x80 RGB image; `defect` paints a bright square at (x, y). */
-async function writeImage(file: string, seed: number, defect?: { x: number; y: number }): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - defect.x) < 8 && Math.abs(y - defect.y) < 8) { buf[i] = 255; buf[i + 1] = 20; buf[i + 2] = 240; }
-    }
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
-
-async function writeMask(file: string, d: { x: number; y: number }): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (Math.abs(x - d.x) < 8 && Math.abs(y - d.y) < 8) buf[y * w + x] = 255;
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(buf, { raw: { width: w, height: h, channels: 1 } }).png().toFile(file);
-}
-
 /** An MVTec-layout category with `train` normal training images, `good` normal and `defective` defective test images. */
-async function makeCategory(root: string, o: { train: number; good: number; defective: number; masks: boolean }): Promise<string> {
-  mkdirSync(path.join(root, 'train', 'good'), { recursive: true });
-  mkdirSync(path.join(root, 'test'), { recursive: true });
-  const name = (i: number): string => String(i).padStart(3, '0');
-  for (let i = 0; i < o.train; i++) await writeImage(path.join(root, 'train/good', `${name(i)}.png`), i);
-  for (let i = 0; i < o.good; i++) await writeImage(path.join(root, 'test/good', `${name(i)}.png`), 50 + i);
-  for (let i = 0; i < o.defective; i++) {
-    const d = { x: 16 + 16 * i, y: 40 };
-    await writeImage(path.join(root, 'test/spot', `${name(i)}.png`), 70 + i, d);
-    if (o.masks) await writeMask(path.join(root, 'ground_truth/spot', `${name(i)}_mask.png`), d);
-  }
-  return root;
-}
+const makeCategory = (root: string, o: { train: number; good: number; defective: number; masks: boolean }): Promise<string> =>
+  makeMvtecCategory(root, { ...o, defectAt: (i) => ({ x: 16 + 16 * i, y: 40 }) });
 
 /** Every file below `dir`, relative, sorted (to prove nothing was written into a dataset). */
 function listTree(dir: string): string[] {

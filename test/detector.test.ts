@@ -1,26 +1,14 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import sharp from 'sharp';
 import { Detector } from '../src/api/detector.js';
 import { normalTailThreshold } from '../src/engine/threshold.js';
-import { makeTempDir } from './helpers.js';
+import { makeTempDir, writeStripedImage } from './helpers.js';
 
-/** Writes a striped 96x80 RGB PNG; `defect` paints a bright square. */
-async function writeImage(file: string, seed: number, defect = false): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - 40) < 8 && Math.abs(y - 40) < 8) { buf[i] = 255; buf[i + 1] = 255; buf[i + 2] = 255; }
-    }
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
+/** Writes a striped 96x80 RGB PNG; `defect` paints a white square at (40, 40). */
+const writeImage = (file: string, seed: number, defect = false): Promise<void> =>
+  writeStripedImage(file, seed, defect ? { defect: { x: 40, y: 40 }, color: [255, 255, 255] } : {});
 
 test('Detector: fit (tiny) -> predict -> save -> load gives the same scores; thresholds, overrides, dispose', { timeout: 90_000 }, async () => {
   const tmp = makeTempDir('detector');

@@ -2,10 +2,11 @@
  * Shared helpers for the node:test suites. Tests run from dist/test/, so paths are computed from
  * this module's URL by walking up to the ntsnet package.json.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 
 let cachedRoot: string | undefined;
 
@@ -71,4 +72,93 @@ export function sharedDataPath(...parts: string[]): string | undefined {
   const base = process.env.NTSNET_SHARED_DATA ?? path.join(repoRoot(), '..', 'shared', 'data');
   const p = path.resolve(base, ...parts);
   return existsSync(p) ? p : undefined;
+}
+
+/** A point in image pixels (the centre of a square defect). */
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/** Options of {@link writeStripedImage}. */
+export interface StripedImageOptions {
+  /** Image width in pixels (default 96). */
+  width?: number;
+  /** Image height in pixels (default 80). */
+  height?: number;
+  /** Centre of a defect square to paint; none when omitted. */
+  defect?: Point;
+  /** Pixels with |x - defect.x| < half and |y - defect.y| < half are painted (default 8). */
+  half?: number;
+  /** RGB colour of the defect square (default [255, 20, 240], magenta). */
+  color?: readonly [number, number, number];
+}
+
+/**
+ * Writes a synthetic striped RGB PNG, deterministic in `seed`: each pixel is
+ * `v = 100 + 60 sin((x + seed) / 4) + ((7x + 13y + seed) mod 11)` as (v, 0.8 v, 90), with an
+ * optional solid square defect. Creates the parent folder.
+ */
+export async function writeStripedImage(file: string, seed: number, o: StripedImageOptions = {}): Promise<void> {
+  const w = o.width ?? 96, h = o.height ?? 80, half = o.half ?? 8;
+  const [r, g, b] = o.color ?? [255, 20, 240];
+  const d = o.defect;
+  const buf = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
+      const i = (y * w + x) * 3;
+      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
+      if (d && Math.abs(x - d.x) < half && Math.abs(y - d.y) < half) { buf[i] = r; buf[i + 1] = g; buf[i + 2] = b; }
+    }
+  mkdirSync(path.dirname(file), { recursive: true });
+  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+}
+
+/**
+ * Writes the 1-channel PNG ground-truth mask of the square painted by {@link writeStripedImage}
+ * (255 inside, 0 outside). Uses `width`, `height` and `half` of `o` (defaults 96, 80, 8). Creates
+ * the parent folder.
+ */
+export async function writeSquareMask(file: string, d: Point, o: Pick<StripedImageOptions, 'width' | 'height' | 'half'> = {}): Promise<void> {
+  const w = o.width ?? 96, h = o.height ?? 80, half = o.half ?? 8;
+  const buf = Buffer.alloc(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (Math.abs(x - d.x) < half && Math.abs(y - d.y) < half) buf[y * w + x] = 255;
+  mkdirSync(path.dirname(file), { recursive: true });
+  await sharp(buf, { raw: { width: w, height: h, channels: 1 } }).png().toFile(file);
+}
+
+/** Options of {@link makeMvtecCategory}. */
+export interface MvtecCategoryOptions extends Pick<StripedImageOptions, 'width' | 'height' | 'half'> {
+  /** Normal training images `train/good/NNN.png`, seeds 0, 1, ... */
+  train: number;
+  /** Normal test images `test/good/NNN.png`, seeds 50, 51, ... */
+  good: number;
+  /** Defective test images `test/spot/NNN.png`, seeds 70, 71, ... */
+  defective: number;
+  /** Whether to write `ground_truth/spot/NNN_mask.png` for each defective image (default true). */
+  masks?: boolean;
+  /** Defect centre of the i-th defective image (default `{ x: 20 + 20 i, y: 40 }`). */
+  defectAt?: (i: number) => Point;
+}
+
+/**
+ * Writes a small MVTec-layout category below `root` (NNN = zero-padded 3-digit index) with
+ * {@link writeStripedImage} / {@link writeSquareMask}. `train/good` and `test` always exist,
+ * other folders only when they receive files. Returns `root`.
+ */
+export async function makeMvtecCategory(root: string, o: MvtecCategoryOptions): Promise<string> {
+  const size = { width: o.width, height: o.height, half: o.half };
+  const nm = (i: number): string => String(i).padStart(3, '0');
+  const defectAt = o.defectAt ?? ((i: number): Point => ({ x: 20 + 20 * i, y: 40 }));
+  mkdirSync(path.join(root, 'train', 'good'), { recursive: true });
+  mkdirSync(path.join(root, 'test'), { recursive: true });
+  for (let i = 0; i < o.train; i++) await writeStripedImage(path.join(root, 'train/good', `${nm(i)}.png`), i, size);
+  for (let i = 0; i < o.good; i++) await writeStripedImage(path.join(root, 'test/good', `${nm(i)}.png`), 50 + i, size);
+  for (let i = 0; i < o.defective; i++) {
+    const d = defectAt(i);
+    await writeStripedImage(path.join(root, 'test/spot', `${nm(i)}.png`), 70 + i, { ...size, defect: d });
+    if (o.masks ?? true) await writeSquareMask(path.join(root, 'ground_truth/spot', `${nm(i)}_mask.png`), d, size);
+  }
+  return root;
 }

@@ -9,25 +9,14 @@ import { loadTf } from '../src/backend/index.js';
 import { preset } from '../src/engine/config.js';
 import { fit } from '../src/engine/fit.js';
 import { resizeBilinear } from '../src/report/overlay.js';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeTempDir, repoRoot, writeStripedImage } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
-/** Writes a striped 96x80 RGB PNG; `defect` paints a bright square. */
-async function writeImage(file: string, seed: number, defect = false): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - 30 - seed % 20) < 8 && Math.abs(y - 40) < 8) { buf[i] = 255; buf[i + 1] = 255; buf[i + 2] = 255; }
-    }
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
+/** Writes a striped 96x80 RGB PNG; `defect` paints a white square at (30 + seed % 20, 40). */
+const writeImage = (file: string, seed: number, defect = false): Promise<void> =>
+  writeStripedImage(file, seed, defect ? { defect: { x: 30 + seed % 20, y: 40 }, color: [255, 255, 255] } : {});
 
 /** Every file under `dir` (relative, '/'-separated), sorted. */
 function listFiles(dir: string, rel = ''): string[] {

@@ -9,7 +9,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import sharp from 'sharp';
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import { loadTf } from '../src/backend/index.js';
 import { loadImage } from '../src/data/image.js';
@@ -21,25 +20,14 @@ import { NTSNET_VERSION } from '../src/engine/paths.js';
 import { modelToOnnx, parityInputs, readOnnxSummary, type OnnxSidecar } from '../src/export/index.js';
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../src/model/config.js';
 import { NTSNet } from '../src/model/ntsnet.js';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeTempDir, repoRoot, writeStripedImage } from './helpers.js';
 
 const tf = loadTf();
 const SIZE = 64;
 const TOL = 1e-4;
 
 /** A striped 96x80 part with an optional bright defect, written as PNG (as the CLI tests' images). */
-async function writePart(file: string, seed: number, defect: boolean): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - 40) < 8 && Math.abs(y - 30) < 8) { buf[i] = 255; buf[i + 1] = 20; buf[i + 2] = 240; }
-    }
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
+const writePart = (file: string, seed: number, defect: boolean): Promise<void> => writeStripedImage(file, seed, defect ? { defect: { x: 40, y: 30 } } : {});
 
 /** Real-looking inputs through ntsnet's image pipeline: [normal part, defective part], NHWC at 64 px. */
 async function partImages(dir: string): Promise<Float32Array> {

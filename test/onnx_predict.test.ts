@@ -8,25 +8,11 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import sharp from 'sharp';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeTempDir, repoRoot, writeStripedImage } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const TOL = 1e-4;
-
-async function writeImage(file: string, seed: number, defect?: { x: number; y: number }): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - defect.x) < 8 && Math.abs(y - defect.y) < 8) { buf[i] = 255; buf[i + 1] = 20; buf[i + 2] = 240; }
-    }
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
 
 interface Pred { engine: string; images: { file: string; score: number; label: string; files?: Record<string, string> }[] }
 
@@ -34,9 +20,9 @@ test('predict --engine onnxruntime gives the scores of the default engine (auto-
   const tmp = makeTempDir('onnx-predict');
   const data = path.join(tmp, 'widget');
   for (const d of ['train/good', 'test/good', 'test/spot']) mkdirSync(path.join(data, d), { recursive: true });
-  for (let i = 0; i < 8; i++) await writeImage(path.join(data, 'train/good', `${i}.png`), i);
-  for (let i = 0; i < 3; i++) await writeImage(path.join(data, 'test/good', `${i}.png`), 50 + i);
-  for (let i = 0; i < 3; i++) await writeImage(path.join(data, 'test/spot', `${i}.png`), 70 + i, { x: 20 + 20 * i, y: 40 });
+  for (let i = 0; i < 8; i++) await writeStripedImage(path.join(data, 'train/good', `${i}.png`), i);
+  for (let i = 0; i < 3; i++) await writeStripedImage(path.join(data, 'test/good', `${i}.png`), 50 + i);
+  for (let i = 0; i < 3; i++) await writeStripedImage(path.join(data, 'test/spot', `${i}.png`), 70 + i, { defect: { x: 20 + 20 * i, y: 40 } });
   const ckpt = path.join(tmp, 'run');
   await run(process.execPath, [cli(), 'fit', '--data', path.join(data), '--out', ckpt, '--preset', 'tiny'], { maxBuffer: 1 << 24 });
 

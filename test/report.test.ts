@@ -9,8 +9,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { before, test } from 'node:test';
 import { promisify } from 'node:util';
-import sharp from 'sharp';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeMvtecCategory, makeTempDir, repoRoot, writeSquareMask, writeStripedImage } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -18,36 +17,12 @@ const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js')
 const CHROMIUM = process.env.NTSNET_CHROMIUM ?? '/usr/bin/chromium';
 const W = 72, H = 64;
 
-/** Striped RGB image; `defect` paints a bright square. */
-async function writeImage(file: string, seed: number, defect?: { x: number; y: number }): Promise<void> {
-  const buf = Buffer.alloc(W * H * 3);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * W + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - defect.x) < 7 && Math.abs(y - defect.y) < 7) { buf[i] = 255; buf[i + 1] = 20; buf[i + 2] = 240; }
-    }
-  await sharp(buf, { raw: { width: W, height: H, channels: 3 } }).png().toFile(file);
-}
-
-async function writeMask(file: string, d: { x: number; y: number }): Promise<void> {
-  const buf = Buffer.alloc(W * H);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (Math.abs(x - d.x) < 7 && Math.abs(y - d.y) < 7) buf[y * W + x] = 255;
-  await sharp(buf, { raw: { width: W, height: H, channels: 1 } }).png().toFile(file);
-}
+/** Image size and defect half-width of this suite's synthetic images. */
+const SIZE = { width: W, height: H, half: 7 };
 
 /** MVTec-layout category: 8 train, 4 good + 4 defective test images with masks. */
-async function makeCategory(root: string): Promise<void> {
-  for (const d of ['train/good', 'test/good', 'test/spot', 'ground_truth/spot']) mkdirSync(path.join(root, d), { recursive: true });
-  for (let i = 0; i < 8; i++) await writeImage(path.join(root, 'train/good', `${String(i).padStart(3, '0')}.png`), i);
-  for (let i = 0; i < 4; i++) await writeImage(path.join(root, 'test/good', `${String(i).padStart(3, '0')}.png`), 50 + i);
-  for (let i = 0; i < 4; i++) {
-    const d = { x: 12 + 15 * i, y: 20 + 8 * (i % 3) };
-    await writeImage(path.join(root, 'test/spot', `${String(i).padStart(3, '0')}.png`), 70 + i, d);
-    await writeMask(path.join(root, 'ground_truth/spot', `${String(i).padStart(3, '0')}_mask.png`), d);
-  }
-}
+const makeCategory = (root: string): Promise<string> =>
+  makeMvtecCategory(root, { ...SIZE, train: 8, good: 4, defective: 4, defectAt: (i) => ({ x: 12 + 15 * i, y: 20 + 8 * (i % 3) }) });
 
 interface Results { results: { category: string; imageAuroc: number | null; pixelAuroc: number | null; images: { file: string; label: 0 | 1; score: number }[] }[] }
 
@@ -129,11 +104,11 @@ test('report: several categories (ntsnet test --data A B) and a folder dataset (
   const good = path.join(tmp, 'folder', 'good'), scratch = path.join(tmp, 'folder', 'scratch');
   mkdirSync(good, { recursive: true });
   mkdirSync(scratch, { recursive: true });
-  for (let i = 0; i < 14; i++) await writeImage(path.join(good, `g${i}.png`), 100 + i);
+  for (let i = 0; i < 14; i++) await writeStripedImage(path.join(good, `g${i}.png`), 100 + i, SIZE);
   for (let i = 0; i < 3; i++) {
     const d = { x: 20 + 15 * i, y: 30 };
-    await writeImage(path.join(scratch, `s${i}.png`), 130 + i, d);
-    await writeMask(path.join(scratch, `s${i}_mask.png`), d);
+    await writeStripedImage(path.join(scratch, `s${i}.png`), 130 + i, { ...SIZE, defect: d });
+    await writeSquareMask(path.join(scratch, `s${i}_mask.png`), d, SIZE);
   }
   const frun = path.join(tmp, 'frun');
   await run(process.execPath, [cli(), 'fit', '--normal', good, '--abnormal', scratch, '--out', frun, '--preset', 'tiny', '--test'], { maxBuffer: 1 << 24 });

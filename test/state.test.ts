@@ -11,7 +11,6 @@ import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import sharp from 'sharp';
 import { loadTf } from '../src/backend/index.js';
 import { readDataset } from '../src/data/dataset.js';
 import { loadImageSet } from '../src/engine/batches.js';
@@ -22,7 +21,7 @@ import { scoreImageSet } from '../src/engine/score.js';
 import { NTSNet } from '../src/model/ntsnet.js';
 import { parseSafetensors } from '../src/model/weights/safetensors.js';
 import { shuffle } from '../src/util/rng.js';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeMvtecCategory, makeTempDir, repoRoot, writeSquareMask, writeStripedImage } from './helpers.js';
 
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const quietEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' };
@@ -44,51 +43,19 @@ function ok(r: Run, what: string): Run {
   return r;
 }
 
-/** A striped 96x80 RGB image; `defect` paints a bright square at (x, y). */
-async function writeImage(file: string, seed: number, defect?: { x: number; y: number }): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - defect.x) < 8 && Math.abs(y - defect.y) < 8) { buf[i] = 255; buf[i + 1] = 20; buf[i + 2] = 240; }
-    }
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
-
-async function writeMask(file: string, d: { x: number; y: number }): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (Math.abs(x - d.x) < 8 && Math.abs(y - d.y) < 8) buf[y * w + x] = 255;
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(buf, { raw: { width: w, height: h, channels: 1 } }).png().toFile(file);
-}
-
 const nm = (i: number): string => String(i).padStart(3, '0');
 
 /** MVTec layout: 6 train, 3 good + 3 defective test images with masks. */
-async function makeCategory(root: string): Promise<string> {
-  for (let i = 0; i < 6; i++) await writeImage(path.join(root, 'train/good', `${nm(i)}.png`), i);
-  for (let i = 0; i < 3; i++) await writeImage(path.join(root, 'test/good', `${nm(i)}.png`), 50 + i);
-  for (let i = 0; i < 3; i++) {
-    const d = { x: 20 + 20 * i, y: 40 };
-    await writeImage(path.join(root, 'test/spot', `${nm(i)}.png`), 70 + i, d);
-    await writeMask(path.join(root, 'ground_truth/spot', `${nm(i)}_mask.png`), d);
-  }
-  return root;
-}
+const makeCategory = (root: string): Promise<string> => makeMvtecCategory(root, { train: 6, good: 3, defective: 3 });
 
 /** Folder dataset: good/ (10 normal images) and spot/ (3 defective images with masks beside them). */
 async function makeFolderDataset(root: string): Promise<{ normal: string; abnormal: string }> {
   const normal = path.join(root, 'good'), abnormal = path.join(root, 'spot');
-  for (let i = 0; i < 10; i++) await writeImage(path.join(normal, `${nm(i)}.png`), 100 + i);
+  for (let i = 0; i < 10; i++) await writeStripedImage(path.join(normal, `${nm(i)}.png`), 100 + i);
   for (let i = 0; i < 3; i++) {
     const d = { x: 30 + 15 * i, y: 30 };
-    await writeImage(path.join(abnormal, `${nm(i)}.png`), 130 + i, d);
-    await writeMask(path.join(abnormal, `${nm(i)}_mask.png`), d);
+    await writeStripedImage(path.join(abnormal, `${nm(i)}.png`), 130 + i, { defect: d });
+    await writeSquareMask(path.join(abnormal, `${nm(i)}_mask.png`), d);
   }
   return { normal, abnormal };
 }

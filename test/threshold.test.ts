@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
@@ -11,7 +11,7 @@ import { fit } from '../src/engine/fit.js';
 import { drawContour, effectiveThresholds, encodeMapPng16, encodeNpyFloat32, predictionsCsv, outputBases } from '../src/engine/inspect.js';
 import { scoreImageSet } from '../src/engine/score.js';
 import { computeThresholds, f1OptimalThreshold, meanStd, normalTailThreshold, quantile } from '../src/engine/threshold.js';
-import { makeTempDir } from './helpers.js';
+import { makeTempDir, writeStripedImage } from './helpers.js';
 
 const close = (a: number, b: number, tol = 1e-12): void => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 
@@ -116,20 +116,9 @@ test('map encodings: 16-bit PNG scale and .npy layout; contour; CSV quoting; out
   assert.deepEqual(outputBases(['/r/a.png', '/r/a.jpg', '/r/s/b.png'], '/r'), ['a_png', 'a_jpg', 's/b']);
 });
 
-/** Writes a striped 96x80 RGB PNG; `defect` paints a bright square. */
-async function writeImage(file: string, seed: number, defect = false): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-      if (defect && Math.abs(x - 30 - seed) < 8 && Math.abs(y - 40) < 8) { buf[i] = 255; buf[i + 1] = 255; buf[i + 2] = 255; }
-    }
-  mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
+/** Writes a striped 96x80 RGB PNG; `defect` paints a white square at (30 + seed, 40). */
+const writeImage = (file: string, seed: number, defect = false): Promise<void> =>
+  writeStripedImage(file, seed, defect ? { defect: { x: 30 + seed, y: 40 }, color: [255, 255, 255] } : {});
 
 async function makeCategory(root: string): Promise<void> {
   for (let i = 0; i < 8; i++) await writeImage(path.join(root, 'train/good', `${String(i).padStart(3, '0')}.png`), i);

@@ -11,31 +11,18 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import sharp from 'sharp';
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import { loadTf } from '../src/backend/index.js';
 import { loadCheckpoint } from '../src/engine/checkpoint.js';
 import { parityInputs } from '../src/export/index.js';
 import type { WebModelJson } from '../src/web/index.js';
-import { makeTempDir, repoRoot } from './helpers.js';
+import { makeTempDir, repoRoot, writeStripedImage } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const CHROMIUM = process.env.NTSNET_CHROMIUM ?? '/usr/bin/chromium';
 const TOL = 1e-4;
 const SIZE = 64;
-
-async function writeImage(file: string, seed: number): Promise<void> {
-  const w = 96, h = 80;
-  const buf = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const v = 100 + 60 * Math.sin((x + seed) / 4) + ((x * 7 + y * 13 + seed) % 11);
-      const i = (y * w + x) * 3;
-      buf[i] = v; buf[i + 1] = v * 0.8; buf[i + 2] = 90;
-    }
-  await sharp(buf, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
-}
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.bin': 'application/octet-stream' };
 
@@ -58,8 +45,8 @@ test('export --format web: the bundle in headless Chromium reproduces NTSNet.pre
   const tmp = makeTempDir('web');
   const data = path.join(tmp, 'widget');
   for (const d of ['train/good', 'test/good']) mkdirSync(path.join(data, d), { recursive: true });
-  for (let i = 0; i < 8; i++) await writeImage(path.join(data, 'train', 'good', `${i}.png`), i);
-  for (let i = 0; i < 2; i++) await writeImage(path.join(data, 'test', 'good', `${i}.png`), 50 + i);
+  for (let i = 0; i < 8; i++) await writeStripedImage(path.join(data, 'train', 'good', `${i}.png`), i);
+  for (let i = 0; i < 2; i++) await writeStripedImage(path.join(data, 'test', 'good', `${i}.png`), 50 + i);
   const ckpt = path.join(tmp, 'run');
   await run(process.execPath, [cli(), 'fit', '--data', data, '--out', ckpt, '--preset', 'tiny'], { maxBuffer: 1 << 24 });
 
