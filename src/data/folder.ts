@@ -29,7 +29,7 @@ import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng.js';
 import { DataError, findBadFiles } from './image.js';
-import { isImageFile, naturalCompare, readMvtecCategory, type ReadOptions, type TestItem } from './mvtec.js';
+import { entryKind, isImageFile, naturalCompare, readMvtecCategory, type ReadOptions, type TestItem } from './mvtec.js';
 import { holdOut } from './split.js';
 
 /** Fractions of the normal images that go to each split (each in [0, 1], sum 1). */
@@ -145,19 +145,6 @@ export interface FolderListing {
 const rel = (root: string, p: string): string => path.relative(root, p).split(path.sep).join('/');
 const stemOf = (name: string): string => name.slice(0, name.length - path.extname(name).length);
 
-async function entryKind(dir: string, e: Dirent): Promise<'file' | 'dir' | 'other'> {
-  if (e.isFile()) return 'file';
-  if (e.isDirectory()) return 'dir';
-  if (e.isSymbolicLink()) {
-    try {
-      const st = await fsp.stat(path.join(dir, e.name));
-      return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
-    } catch {
-      return 'other';
-    }
-  }
-  return 'other';
-}
 
 async function assertDir(dir: string, what: string): Promise<string> {
   const abs = path.resolve(dir);

@@ -103,8 +103,8 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-/** Resolves a directory entry's kind, following symbolic links. */
-async function entryKind(dir: string, e: Dirent): Promise<'file' | 'dir' | 'other'> {
+/** Resolves a directory entry's kind, following symbolic links (a dangling link is 'other'). */
+export async function entryKind(dir: string, e: Dirent): Promise<'file' | 'dir' | 'other'> {
   if (e.isFile()) return 'file';
   if (e.isDirectory()) return 'dir';
   if (e.isSymbolicLink()) {

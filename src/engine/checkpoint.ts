@@ -12,6 +12,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { validateRunConfig, type RunConfig } from './config.js';
 import { NTSNET_VERSION } from './paths.js';
 import type { SavedSplit } from '../data/folder.js';
+import { processAlive } from '../util/process.js';
 
 /** Checkpoint format version; bumped when the layout changes so older files are refused with a message. */
 export const CHECKPOINT_FORMAT = 1;
@@ -59,14 +60,6 @@ const escapeRe = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 /** Names of writeFileAtomic's temporary files for the checkpoint files: `.tmp-<name>-<pid>-<hex>`. */
 const TEMP_FILE_RE = new RegExp(`^\\.tmp-(?:${escapeRe(WEIGHTS_FILE)}|${escapeRe(CONFIG_FILE)})-(\\d+)-[0-9a-f]+$`);
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes the temporary checkpoint files of saves that were interrupted (process killed mid-write) from `dir`; files
@@ -239,13 +232,7 @@ function toParams(tf: Tf, state: RawStateDict, prefix: string, shapes: Shapes): 
  *   its tensors do not match its config (the message names the config fields that differ when it can tell).
  */
 export async function loadCheckpoint(tf: Tf, location: string): Promise<{ model: NTSNet; meta: CheckpointMeta; file: string }> {
-  const file = location.endsWith('.safetensors') ? location : path.join(location, WEIGHTS_FILE);
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch {
-    throw new Error(`Checkpoint not found: ${file}. Pass the output folder of 'ntsnet fit' (it contains ${WEIGHTS_FILE}).`);
-  }
+  const { file, buf } = await readCheckpointFile(location);
   const meta = readMeta(buf, file);
   const state = parseSafetensors(buf, file);
   const cfg = meta.config.model;
@@ -268,14 +255,18 @@ export async function loadCheckpoint(tf: Tf, location: string): Promise<{ model:
   return { model: new NTSNet(tf, cfg, teacher, student), meta, file };
 }
 
-/** Reads only the metadata of a checkpoint. */
-export async function readCheckpointMeta(location: string): Promise<CheckpointMeta> {
+/** Reads a checkpoint's model.safetensors (given the folder or the file). @throws Error saying what to pass when missing. */
+async function readCheckpointFile(location: string): Promise<{ file: string; buf: Buffer }> {
   const file = location.endsWith('.safetensors') ? location : path.join(location, WEIGHTS_FILE);
-  let buf: Buffer;
   try {
-    buf = await readFile(file);
+    return { file, buf: await readFile(file) };
   } catch {
     throw new Error(`Checkpoint not found: ${file}. Pass the output folder of 'ntsnet fit' (it contains ${WEIGHTS_FILE}).`);
   }
+}
+
+/** Reads only the metadata of a checkpoint. */
+export async function readCheckpointMeta(location: string): Promise<CheckpointMeta> {
+  const { file, buf } = await readCheckpointFile(location);
   return readMeta(buf, file);
 }

@@ -18,6 +18,7 @@ import { WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
 import { assertPredictOutput, collectInspectionInputs, type InspectionInputs } from './predict.js';
 import { scoreImageSet } from './score.js';
 import { normalTailThreshold, type Thresholds } from './threshold.js';
+import { processAlive } from '../util/process.js';
 
 /** How anomaly maps are written: 16-bit greyscale PNG, float32 .npy, or both. */
 export type MapFormat = 'png16' | 'npy' | 'both';
@@ -243,14 +244,6 @@ async function sha256File(file: string): Promise<string> {
 
 const exists = async (p: string): Promise<boolean> => (await fsp.stat(p).catch(() => undefined))?.isFile() ?? false;
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes writeFileAtomic temporaries (`.tmp-<name>-<pid>-<12 hex>`) of dead processes under `dir` (recursive). */
 async function removeStaleTemps(dir: string): Promise<number> {
