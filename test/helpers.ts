@@ -162,3 +162,21 @@ export async function makeMvtecCategory(root: string, o: MvtecCategoryOptions): 
   }
   return root;
 }
+
+/** The system Chromium (Debian package `chromium`); NTSNET_CHROMIUM overrides it (e.g. to check the skip path). */
+export const CHROMIUM = process.env.NTSNET_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Why browser checks cannot run here (Chromium missing), or undefined when they can. */
+export function chromiumMissing(): string | undefined {
+  return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found: browser checks skipped (install it with 'apt-get install -y --no-install-recommends chromium')`;
+}
+
+/** Launches the system Chromium headless through playwright-core, with the flags this offline machine needs. */
+export async function launchChromium(): Promise<import('playwright-core').Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}

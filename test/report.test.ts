@@ -9,12 +9,10 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { makeMvtecCategory, makeTempDir, repoRoot, writeSquareMask, writeStripedImage } from './helpers.js';
+import { makeMvtecCategory, makeTempDir, repoRoot, writeSquareMask, writeStripedImage, chromiumMissing, launchChromium } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-/** The system Chromium (Debian package `chromium`); NTSNET_CHROMIUM overrides it (e.g. to check the skip path). */
-const CHROMIUM = process.env.NTSNET_CHROMIUM ?? '/usr/bin/chromium';
 const W = 72, H = 64;
 
 /** Image size and defect half-width of this suite's synthetic images. */
@@ -124,16 +122,12 @@ test('report: several categories (ntsnet test --data A B) and a folder dataset (
 });
 
 test('report: opens in headless Chromium from file:// with no errors and no network; the slider updates the counts', { timeout: 90_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found: browser checks skipped (install it with 'apt-get install -y --no-install-recommends chromium')`);
+  const missing = chromiumMissing();
+  if (missing) {
+    t.skip(missing);
     return;
   }
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [], requests: string[] = [];

@@ -16,11 +16,10 @@ import { loadTf } from '../src/backend/index.js';
 import { loadCheckpoint } from '../src/engine/checkpoint.js';
 import { parityInputs } from '../src/export/index.js';
 import type { WebModelJson } from '../src/web/index.js';
-import { makeTempDir, repoRoot, writeStripedImage } from './helpers.js';
+import { makeTempDir, repoRoot, writeStripedImage, chromiumMissing, launchChromium } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-const CHROMIUM = process.env.NTSNET_CHROMIUM ?? '/usr/bin/chromium';
 const TOL = 1e-4;
 const SIZE = 64;
 
@@ -80,17 +79,13 @@ test('export --format web: the bundle in headless Chromium reproduces NTSNet.pre
     model.dispose();
   }
 
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found: browser checks skipped (install it with 'apt-get install -y --no-install-recommends chromium')`);
+  const missing = chromiumMissing();
+  if (missing) {
+    t.skip(missing);
     return;
   }
   const { server, url } = await serve(dir);
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const errors: string[] = [];
     const watch = (page: import('playwright-core').Page): void => {
