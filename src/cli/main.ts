@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { loadTf } from '../backend/index.js';
 import { NTSNET_VERSION } from '../engine/paths.js';
+import { registerBenchmark } from './benchmark.js';
 import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerFit } from './fit.js';
@@ -24,6 +25,7 @@ registerInfo(program, loadTf);
 registerWeights(program);
 registerData(program);
 registerExport(program, loadTf);
+registerBenchmark(program, loadTf);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ntsnet: error: ${e instanceof Error ? e.message : String(e)}\n`);

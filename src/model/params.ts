@@ -24,6 +24,18 @@ export function torchToTfLayout(t: RawTensor): RawTensor {
   return { shape: [h, w, i, o], data: out };
 }
 
+/** Converts a TF.js-layout tensor back to PyTorch layout: 4-D HWIO -> OIHW; others unchanged (inverse of {@link torchToTfLayout}). */
+export function tfToTorchLayout(t: RawTensor): RawTensor {
+  if (t.shape.length !== 4) return { shape: [...t.shape], data: t.data };
+  const [h, w, i, o] = t.shape as [number, number, number, number];
+  const out = new Float32Array(t.data.length);
+  for (let hh = 0; hh < h; hh++)
+    for (let ww = 0; ww < w; ww++)
+      for (let ii = 0; ii < i; ii++)
+        for (let oo = 0; oo < o; oo++) out[((oo * i + ii) * h + hh) * w + ww] = t.data[((hh * w + ww) * i + ii) * o + oo]!;
+  return { shape: [o, i, h, w], data: out };
+}
+
 /**
  * Creates TF variables from a raw state dict (PyTorch layout), keeping only names accepted by `keep`.
  * `num_batches_tracked` entries are dropped. Variables are created non-trainable; callers choose what trains.

@@ -1,0 +1,215 @@
+"""Runs an anomalib model (STFPM or PatchCore, ResNet18 backbone) as the peer of `ntsnet benchmark`.
+
+Benchmark-only tooling: runs in the environment made by setup-anomalib.sh, never imported by ntsnet.
+
+The benchmark gives this script exactly the images ntsnet uses (train / test lists of its seeded split), the image
+size, the epochs and the teacher / backbone weights file that ntsnet's teacher uses (ImageNet ResNet18 when it is
+available; otherwise the same seeded random ResNet18, exported by the benchmark). anomalib's own modules do the work:
+its network (anomalib.models.Stfpm / Patchcore, `.model`), loss, optimiser (`configure_optimizers`), pre-processing
+(`configure_pre_processor`: Resize + ImageNet Normalize) and anomaly map. Only the outer loop is a plain PyTorch loop
+instead of Lightning's Trainer, so that the raw (un-normalised) scores and maps come back and ntsnet's metric code
+scores both tools identically. Timm's `pretrained=True` download is disabled (no network); the weights file is
+loaded into the backbone instead, and every backbone tensor must come from it.
+
+Writes to --out: peer.json (timings, versions, what was loaded), scores.f32 [N] and maps.f32 [N, H, W]
+(little-endian float32, test order of the input file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+import timm
+import torch
+from PIL import Image
+
+_create_model = timm.create_model
+
+
+def _offline_create_model(*args, **kwargs):
+    # No model hub here: build the architecture only; weights come from --weights.
+    kwargs["pretrained"] = False
+    return _create_model(*args, **kwargs)
+
+
+timm.create_model = _offline_create_model
+
+import anomalib  # noqa: E402  (after the timm patch: anomalib builds backbones at construction time)
+from anomalib.models import Patchcore, Stfpm  # noqa: E402
+
+
+def load_state(path: str) -> dict[str, torch.Tensor]:
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_backbone(extractor: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> int:
+    """Loads torchvision-named ResNet weights into a timm feature extractor; every tensor it has must be in the file."""
+    own = extractor.state_dict()
+    missing = [k for k in own if not k.endswith("num_batches_tracked") and k not in state]
+    if missing:
+        sys.exit(f"{what}: the weights file lacks {len(missing)} backbone tensors, e.g. {missing[:3]}")
+    bad = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        sys.exit(f"{what}: shape mismatch for {bad[:3]}")
+    extractor.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
+    return sum(1 for k in own if k in state)
+
+
+def load_images(paths: list[str], transform) -> torch.Tensor:
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            x = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+        out.append(transform(x))
+    return torch.stack(out)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_inference(model: torch.nn.Module, size: int, batches: list[int], runs: int, warmup: int = 2) -> list[dict]:
+    out = []
+    gen = torch.Generator().manual_seed(7)
+    for b in batches:
+        x = torch.randn(b, 3, size, size, generator=gen)
+        times = []
+        with torch.no_grad():
+            for i in range(warmup + runs):
+                t0 = time.perf_counter()
+                r = model(x)
+                _ = r.anomaly_map.numpy(), r.pred_score.numpy()
+                if i >= warmup:
+                    times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        out.append({"batchSize": b, "imagesPerSecond": b / med, "medianMsPerBatch": med * 1000, "runs": runs})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=["stfpm", "patchcore"], required=True)
+    ap.add_argument("--input", required=True, help="peer-input.json written by ntsnet benchmark")
+    ap.add_argument("--weights", required=True, help="ResNet18 weights (.pth / .safetensors, torchvision names)")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    cfg = json.load(open(a.input))
+    torch.manual_seed(cfg["seed"])
+    np.random.seed(cfg["seed"])
+    size = cfg["imageSize"]
+    state = load_state(a.weights)
+    t_start = time.perf_counter()
+
+    if a.model == "stfpm":
+        module = Stfpm(backbone="resnet18", layers=["layer1", "layer2", "layer3"], evaluator=False, visualizer=False, post_processor=False)
+        loaded = load_backbone(module.model.teacher_model.feature_extractor, state, "STFPM teacher")
+    else:
+        module = Patchcore(
+            backbone="resnet18", layers=["layer2", "layer3"], pre_trained=True, coreset_sampling_ratio=cfg["coresetRatio"],
+            num_neighbors=9, evaluator=False, visualizer=False, post_processor=False,
+        )
+        loaded = load_backbone(module.model.feature_extractor.feature_extractor, state, "PatchCore backbone")
+    count = lambda mod: sum(p.numel() for p in mod.parameters())  # noqa: E731
+    if a.model == "stfpm":
+        parameters = {"student": count(module.model.student_model), "teacher": count(module.model.teacher_model)}
+    else:
+        parameters = {"student": 0, "teacher": count(module.model.feature_extractor)}
+    transform = type(module).configure_pre_processor(image_size=(size, size)).transform
+    net = module.model
+
+    t0 = time.perf_counter()
+    train = load_images(cfg["train"], transform)
+    history = []
+    memory_bank = None
+    if a.model == "stfpm":
+        opt = module.configure_optimizers()
+        gen = torch.Generator().manual_seed(cfg["seed"])
+        for epoch in range(cfg["epochs"]):
+            te = time.perf_counter()
+            net.train()
+            net.teacher_model.eval()
+            order = torch.randperm(len(train), generator=gen)
+            total = 0.0
+            for i in range(0, len(order), cfg["batchSize"]):
+                x = train[order[i : i + cfg["batchSize"]]]
+                t_feat, s_feat = net(x)
+                loss = module.loss(t_feat, s_feat)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item()
+            history.append({"epoch": epoch + 1, "trainLoss": total / len(order), "seconds": time.perf_counter() - te})
+            print(f"stfpm epoch {epoch + 1}/{cfg['epochs']} loss {total / len(order):.5f} {time.perf_counter() - te:.1f} s", flush=True)
+    else:
+        te = time.perf_counter()
+        net.train()
+        with torch.no_grad():
+            for i in range(0, len(train), cfg["batchSize"]):
+                net(train[i : i + cfg["batchSize"]])
+        module.fit()
+        history.append({"epoch": 1, "trainLoss": None, "seconds": time.perf_counter() - te})
+        memory_bank = list(net.memory_bank.shape)
+        print(f"patchcore memory bank {tuple(net.memory_bank.shape)} in {time.perf_counter() - te:.1f} s", flush=True)
+    fit_seconds = time.perf_counter() - t0
+    del train
+
+    net.eval()
+    tt = time.perf_counter()
+    test = load_images([t["path"] for t in cfg["test"]], transform)
+    scores, maps = [], []
+    ts = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(test), cfg["evalBatchSize"]):
+            r = net(test[i : i + cfg["evalBatchSize"]])
+            scores.append(r.pred_score.reshape(-1).float().numpy())
+            maps.append(r.anomaly_map.reshape(-1, size, size).float().numpy())
+    score_seconds = time.perf_counter() - ts
+    test_seconds = time.perf_counter() - tt
+    os.makedirs(a.out, exist_ok=True)
+    np.concatenate(scores).astype("<f4").tofile(os.path.join(a.out, "scores.f32"))
+    np.concatenate(maps).astype("<f4").tofile(os.path.join(a.out, "maps.f32"))
+    peak_train_test = peak_rss_mib()
+
+    sp = cfg["speed"]
+    speed = []
+    if sp:
+        if a.model == "patchcore":
+            # Nearest-neighbour search cost grows with the memory bank: time it with a bank of the size a training at
+            # the speed size would give ((speed size / size)^2 more patches), filled from the real bank.
+            bank = net.memory_bank
+            n = int(bank.shape[0] * (sp["imageSize"] / size) ** 2)
+            net.memory_bank = bank[torch.arange(n) % bank.shape[0]] + 1e-3 * torch.randn(n, bank.shape[1], generator=torch.Generator().manual_seed(1))
+        speed = time_inference(net, sp["imageSize"], sp["batches"], sp["runs"])
+        for s in speed:
+            print(f"{a.model} {sp['imageSize']} px batch {s['batchSize']}: {s['imagesPerSecond']:.2f} images/s", flush=True)
+
+    json.dump({
+        "model": a.model, "tool": "anomalib", "anomalibVersion": anomalib.__version__, "torchVersion": torch.__version__,
+        "timmVersion": timm.__version__, "python": platform.python_version(), "torchThreads": torch.get_num_threads(),
+        "backboneTensorsLoaded": loaded, "parameters": parameters, "memoryBank": memory_bank, "weightsFile": os.path.basename(a.weights),
+        "settings": {
+            "imageSize": size, "epochs": cfg["epochs"] if a.model == "stfpm" else 1, "batchSize": cfg["batchSize"],
+            "optimizer": repr(module.configure_optimizers()) if a.model == "stfpm" else None,
+            "layers": ["layer1", "layer2", "layer3"] if a.model == "stfpm" else ["layer2", "layer3"],
+            "coresetRatio": cfg["coresetRatio"] if a.model == "patchcore" else None,
+        },
+        "fitSeconds": fit_seconds, "history": history, "testSeconds": test_seconds,
+        "testImagesPerSecond": len(cfg["test"]) / score_seconds, "peakRssMiB": peak_train_test,
+        "speed": speed, "wallSeconds": time.perf_counter() - t_start,
+    }, open(os.path.join(a.out, "peer.json"), "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Tf } from '../backend/index.js';
+import { readDataset } from '../data/dataset.js';
+import type { RunConfig } from '../engine/config.js';
+import { NTSNet } from '../model/ntsnet.js';
+import { paramsToRaw, tfToTorchLayout } from '../model/params.js';
+import { resolveResnet18Weights } from '../model/weights/resolve.js';
+import { serializeSafetensors, type RawStateDict } from '../model/weights/safetensors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import type { BenchDataset } from './datasets.js';
+import { mapMetrics, testMasks, type MapMetrics } from './variants.js';
+
+/** anomalib models run as peers. */
+export const PEERS = ['stfpm', 'patchcore'] as const;
+export type PeerName = (typeof PEERS)[number];
+
+/** Repository root (this file is dist/src/bench/peers.js). */
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PEER_SCRIPT = path.join(REPO, 'benchmarks', 'peers', 'anomalib_peer.py');
+export const DEFAULT_PEER_PYTHON = path.join(REPO, '.bench', 'venv', 'bin', 'python');
+
+/** The teacher both tools use: the ImageNet file, or ntsnet's seeded random teacher exported for anomalib. */
+export interface BenchTeacher {
+  /** File given to anomalib (torchvision names, PyTorch layout). */
+  file: string;
+  imagenet: boolean;
+  /** Human description for the report. */
+  description: string;
+}
+
+/**
+ * Decides the teacher of a benchmark run. `auto` / `imagenet`: the torchvision ImageNet ResNet18 file (explicit path
+ * or ntsnet's weights cache; never downloaded here); `auto` falls back to the seeded random teacher ntsnet's training
+ * jobs then use (bit-identical: exported from `NTSNet.create(..., 'random', seed)`), saved as safetensors in
+ * `out/weights/` so that anomalib's backbone gets exactly the same tensors.
+ * @throws Error when `imagenet` is required but not found.
+ */
+export async function benchTeacher(tf: Tf, mode: 'auto' | 'imagenet' | 'random', explicit: string | undefined, config: RunConfig, out: string): Promise<BenchTeacher> {
+  if (mode !== 'random') {
+    try {
+      const w = await resolveResnet18Weights({ path: explicit, download: false });
+      return { file: path.resolve(w.source), imagenet: w.imagenet, description: `${path.basename(w.source)} (sha256 ${w.sha256.slice(0, 8)}${w.imagenet ? ', torchvision IMAGENET1K_V1' : ', NOT the ImageNet checkpoint'})` };
+    } catch (e) {
+      if (mode === 'imagenet' || explicit) throw e;
+    }
+  }
+  const file = path.join(out, 'weights', `teacher-random-seed${config.train.seed}.safetensors`);
+  if (!existsSync(file)) {
+    const model = NTSNet.create(tf, config.model, 'random', config.train.seed);
+    try {
+      const raw: RawStateDict = new Map();
+      for (const [k, v] of paramsToRaw(model.teacher)) raw.set(k, tfToTorchLayout(v));
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, serializeSafetensors(raw, { source: `ntsnet seeded random ResNet18 teacher (seed ${config.train.seed})` }));
+    } finally {
+      model.dispose();
+    }
+  }
+  return { file, imagenet: false, description: `seeded random ResNet18 (ntsnet teacher, seed ${config.train.seed}; ImageNet weights not available)` };
+}
+
+/** What a peer run writes to run.json (metrics computed by ntsnet's metric code from anomalib's raw maps). */
+export interface PeerRunRecord {
+  kind: 'peer';
+  dataset: string;
+  name: PeerName;
+  teacher: string;
+  tool: Record<string, unknown>;
+  metrics: MapMetrics;
+  images: { file: string; label: 0 | 1; score: number }[];
+  finishedAt: string;
+}
+
+/** Options of {@link runPeer}. */
+export interface PeerOptions {
+  python: string;
+  dataset: BenchDataset;
+  peer: PeerName;
+  dir: string;
+  /** The ntsnet run config of this dataset (image size, epochs, batch size, seed, val fraction). */
+  config: RunConfig;
+  teacher: BenchTeacher;
+  speed: { imageSize: number; batches: number[]; runs: number } | null;
+  log: (l: string) => void;
+}
+
+/**
+ * Runs one anomalib peer on the exact train / test images of ntsnet's seeded split, then scores its raw anomaly maps
+ * with ntsnet's metrics and the same masks. Skipped when `dir/run.json` exists (resume).
+ * @throws Error when the Python environment is missing (with the setup command) or the peer fails (log named).
+ */
+export async function runPeer(o: PeerOptions): Promise<PeerRunRecord> {
+  const runFile = path.join(o.dir, 'run.json');
+  if (await stat(runFile).catch(() => undefined)) return JSON.parse(await readFile(runFile, 'utf8')) as PeerRunRecord;
+  if (!existsSync(o.python)) throw new Error(`anomalib environment not found (${o.python}). Create it with: bash benchmarks/peers/setup-anomalib.sh  (or pass --python EXE, or --peers none).`);
+  await mkdir(o.dir, { recursive: true });
+  const c = o.config;
+  const ds = await readDataset(o.dataset.spec, { valFraction: c.train.valFraction, seed: c.train.seed });
+  const input = {
+    train: ds.train, test: ds.test.map((t) => ({ path: t.path, label: t.label })), imageSize: c.model.imageSize,
+    epochs: c.train.epochs, batchSize: c.train.batchSize, evalBatchSize: c.train.evalBatchSize, seed: c.train.seed,
+    coresetRatio: 0.1, speed: o.speed,
+  };
+  const inputFile = path.join(o.dir, 'peer-input.json');
+  await writeJsonAtomic(inputFile, input);
+  const logFile = path.join(o.dir, 'log.txt');
+  await new Promise<void>((resolve, reject) => {
+    const out = createWriteStream(logFile);
+    const child = spawn(o.python, [PEER_SCRIPT, '--model', o.peer, '--input', inputFile, '--weights', o.teacher.file, '--out', o.dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
+    child.on('error', reject);
+    child.on('close', (code) => { out.end(); code === 0 ? resolve() : reject(new Error(`anomalib ${o.peer} on ${o.dataset.id} failed (exit ${code}); see ${logFile}. Rerun the same command to resume.`)); });
+  });
+  const tool = JSON.parse(await readFile(path.join(o.dir, 'peer.json'), 'utf8')) as Record<string, unknown>;
+  const size = c.model.imageSize, hw = size * size, n = ds.test.length;
+  const scores = await readF32(path.join(o.dir, 'scores.f32'), n);
+  const maps = await readF32(path.join(o.dir, 'maps.f32'), n * hw);
+  const gt = await testMasks(ds, size);
+  const labels = ds.test.map((t) => t.label);
+  const rec: PeerRunRecord = {
+    kind: 'peer', dataset: o.dataset.id, name: o.peer, teacher: o.teacher.description, tool,
+    metrics: mapMetrics(scores, labels, maps, gt, size),
+    images: ds.test.map((t, i) => ({ file: path.relative(ds.root, t.path).split(path.sep).join('/'), label: t.label, score: scores[i]! })),
+    finishedAt: new Date().toISOString(),
+  };
+  await writeJsonAtomic(runFile, rec);
+  return rec;
+}
+
+async function readF32(file: string, count: number): Promise<Float32Array> {
+  const b = await readFile(file);
+  if (b.byteLength !== count * 4) throw new Error(`${file}: expected ${count} float32 values, found ${b.byteLength / 4}`);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}

@@ -1,0 +1,45 @@
+import type { LayerId, ModelConfig } from '../model/config.js';
+
+/** Ablation configurations (paper Table 3); `ntsnet` is the full method (Table 1). */
+export const ABLATION = {
+  baseline: { label: 'symmetric baseline (basic student, frozen-BN teacher)', studentBlock: 'basic', teacherNorm: 'frozen_bn' },
+  cot: { label: '+ CoT student', studentBlock: 'cot', teacherNorm: 'frozen_bn' },
+  eman: { label: '+ EMAN teacher', studentBlock: 'basic', teacherNorm: 'eman' },
+  ntsnet: { label: '+ both = NTSNet', studentBlock: 'cot', teacherNorm: 'eman' },
+} as const satisfies Record<string, { label: string; studentBlock: ModelConfig['studentBlock']; teacherNorm: ModelConfig['teacherNorm'] }>;
+
+export type AblationName = keyof typeof ABLATION;
+export const ABLATION_NAMES = Object.keys(ABLATION) as AblationName[];
+
+/** An evaluation-time variant of a trained model: which layers are fused, how, and the smoothing sigma. */
+export interface Variant {
+  name: string;
+  layers: LayerId[];
+  fusion: 'sum' | 'product';
+  sigma: number;
+}
+
+/** Paper Table 5 layer subsets. */
+export const LAYER_SUBSETS: LayerId[][] = [[1], [2], [3], [1, 2], [1, 3], [2, 3], [1, 2, 3]];
+
+/** Sigmas of the smoothing sweep (pixels at the input resolution; 4 is the paper / STFPM default). */
+export const SIGMAS = [0, 2, 4, 8];
+
+export const layerKey = (l: readonly LayerId[]): string => `L${l.join('')}`;
+
+/**
+ * Variants evaluated on every trained model: the model's own setting, Table 5 subsets (when `subsets`), the other
+ * fusion, and the sigma sweep. Duplicates are dropped; the first variant is always the model's own setting.
+ */
+export function variantsFor(m: Pick<ModelConfig, 'layers' | 'fusion' | 'sigma'>, subsets: boolean): Variant[] {
+  const out: Variant[] = [];
+  const add = (layers: LayerId[], fusion: 'sum' | 'product', sigma: number): void => {
+    const name = `${layerKey(layers)}-${fusion}-s${sigma}`;
+    if (!out.some((v) => v.name === name) && layers.every((l) => m.layers.includes(l))) out.push({ name, layers, fusion, sigma });
+  };
+  add([...m.layers], m.fusion, m.sigma);
+  if (subsets) for (const l of LAYER_SUBSETS) add(l, m.fusion, m.sigma);
+  add([...m.layers], m.fusion === 'sum' ? 'product' : 'sum', m.sigma);
+  for (const s of SIGMAS) add([...m.layers], m.fusion, s);
+  return out;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/** Benchmark worker: runs one job (JSON file given as the only argument) in its own process; see bench/runner.ts. */
+import { readFile } from 'node:fs/promises';
+import { loadTf } from '../backend/index.js';
+import { runSpeedJob, runTrainJob, type Job } from './jobs.js';
+
+const file = process.argv[2];
+if (!file) {
+  process.stderr.write('usage: worker.js JOB.json\n');
+  process.exit(2);
+}
+const job = JSON.parse(await readFile(file, 'utf8')) as Job;
+const tf = loadTf();
+try {
+  if (job.kind === 'train') await runTrainJob(tf, job);
+  else await runSpeedJob(tf, job);
+} catch (e) {
+  process.stderr.write(`benchmark job ${file} failed: ${e instanceof Error ? (process.env.NTSNET_DEBUG ? e.stack : e.message) : String(e)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,56 @@
+import * as path from 'node:path';
+import { Option, type Command } from 'commander';
+import { resolveBenchDatasets, type BenchDataset } from '../bench/datasets.js';
+import { ABLATION_NAMES, type AblationName } from '../bench/plan.js';
+import { protocol } from '../bench/protocol.js';
+import { runBenchmark } from '../bench/benchmark.js';
+import { PEERS, type PeerName } from '../bench/peers.js';
+import type { Tf } from '../backend/index.js';
+import { int, positiveInt } from './options.js';
+
+interface BenchFlags {
+  protocol: string; dataset: string[]; out?: string; configs: string; peers: string; teacher: 'auto' | 'imagenet' | 'random';
+  teacherWeights?: string; seed: number; epochs?: number; speed: boolean; python?: string; report: boolean;
+}
+
+export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
+  program
+    .command('benchmark')
+    .description("reproduce the paper's tables (1, 2, 3, 5, fusion / sigma, AUPRO, F1-max) and run anomalib side by side; resumable")
+    .addOption(new Option('--protocol <name>', 'cpu: what fits a 2-core machine; paper: 256 px, 200 epochs, batch 32').choices(['cpu', 'paper']).default('cpu'))
+    .requiredOption('--dataset <dir...>', 'MVTec AD category or root folder (every category), or a Magnetic Tile root; repeatable')
+    .option('--out <dir>', 'run folder (default results/<protocol>); rerun with the same folder to resume')
+    .option('--configs <list>', `ablation configurations (${ABLATION_NAMES.join(',')})`, ABLATION_NAMES.join(','))
+    .option('--peers <list>', 'anomalib peers: stfpm,patchcore or none', 'stfpm,patchcore')
+    .addOption(new Option('--teacher <kind>', 'teacher weights (the same file is given to anomalib)').choices(['auto', 'imagenet', 'random']).default('auto'))
+    .option('--teacher-weights <file>', 'torchvision resnet18-f37072fd.pth or .safetensors')
+    .option('--seed <n>', 'seed of splits, initialisation and data order', int, 42)
+    .option('--epochs <n>', "override the protocol's epochs (recorded in the report)", positiveInt)
+    .option('--no-speed', 'skip the Table 2 speed measurements')
+    .option('--python <exe>', 'Python of the anomalib environment (default .bench/venv/bin/python; see benchmarks/peers/setup-anomalib.sh)')
+    .option('--no-report', 'run the jobs only')
+    .action(async (o: BenchFlags) => {
+      const log = (l: string): void => void process.stderr.write(`${l}\n`);
+      const proto = protocol(o.protocol);
+      const configs = o.configs.split(',').map((s) => s.trim()).filter(Boolean);
+      const bad = configs.filter((c) => !(ABLATION_NAMES as string[]).includes(c));
+      if (bad.length || !configs.length) throw new Error(`--configs: unknown ${bad.join(', ') || '(empty)'}; choose from ${ABLATION_NAMES.join(', ')}.`);
+      const datasets: BenchDataset[] = [];
+      for (const d of o.dataset) datasets.push(...(await resolveBenchDatasets(d, o.seed)));
+      const ids = datasets.map((d) => d.id);
+      const dup = ids.find((id, i) => ids.indexOf(id) !== i);
+      if (dup) throw new Error(`two datasets are both named '${dup}'; give each --dataset once.`);
+      const out = path.resolve(o.out ?? path.join('results', proto.name));
+      log(`benchmark: protocol ${proto.name} (${proto.description}); datasets ${ids.join(', ')}; configs ${configs.join(', ')}; out ${out}`);
+      const peers = o.peers === 'none' ? [] : o.peers.split(',').map((s) => s.trim()).filter(Boolean);
+      const badPeer = peers.filter((p) => !(PEERS as readonly string[]).includes(p));
+      if (badPeer.length) throw new Error(`--peers: unknown ${badPeer.join(', ')}; choose from ${PEERS.join(', ')} or none.`);
+      const tf = tfLoader();
+      const r = await runBenchmark(tf, {
+        protocol: proto, datasets, out, configs: configs as AblationName[], peers: peers as PeerName[], teacherMode: o.teacher,
+        teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed, python: o.python, report: o.report,
+        command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
+      });
+      if (r.report) process.stdout.write(`${r.report}\n`);
+    });
+}
