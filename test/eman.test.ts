@@ -203,6 +203,27 @@ describe('teacher statistics inside NTSNet.trainStep', () => {
     release(r);
   });
 
+  test("'self_ema': teacher BNs follow the teacher's OWN batch statistics (bn1 from first principles); affine untouched", () => {
+    const cfg: ModelConfig = { ...base, teacherNorm: 'self_ema' };
+    const net = NTSNet.create(tf, cfg, 'random', 3);
+    perturbTeacher(net);
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 11) as Tensor4D;
+    const t0 = snapshot(net.teacher);
+    const own = tf.tidy(() => {
+      const c1 = tf.conv2d(tf.pad(x, [[0, 0], [3, 3], [3, 3], [0, 0]]), net.teacher.get('conv1.weight') as unknown as Tensor4D, 2, 'valid');
+      const { mean, variance } = tf.moments(c1, [0, 1, 2]);
+      return { mean: arr(mean), variance: arr(variance) };
+    });
+    const opt = tf.train.sgd(0.01);
+    net.trainStep(x, opt, { weightDecay: 0, lossReduction: 'sum' });
+    assertClose(net.teacher.get('bn1.running_mean')!.dataSync(), ema(M, Array.from(t0.get('bn1.running_mean')!), own.mean), 1e-5, 'teacher bn1.running_mean');
+    assertClose(net.teacher.get('bn1.running_var')!.dataSync(), ema(M, Array.from(t0.get('bn1.running_var')!), own.variance), 1e-5, 'teacher bn1.running_var');
+    const bns = [...net.teacher.keys()].filter((n) => isRunningStat(n));
+    assert.ok(bns.every((n) => maxAbsDiff(net.teacher.get(n)!, t0.get(n)!) > 0), 'every teacher BN moved');
+    for (const [n, v] of net.teacher) if (!isRunningStat(n)) assert.deepEqual(v.dataSync(), t0.get(n), `teacher ${n} must not change`);
+    opt.dispose(); x.dispose(); net.dispose();
+  });
+
   test("'eman' with a deeper teacher (34 vs 18): teacher BNs without a student twin keep their statistics", () => {
     const r = run({ ...base, teacherDepth: 34, studentDepth: 18, studentBlock: 'basic' });
     const moved = (n: string) => maxAbsDiff(r.net.teacher.get(n)!, r.t0.get(n)!) > 0;

@@ -11,10 +11,10 @@ import { NTSNet } from '../src/model/ntsnet.js';
 
 const tf = loadTf();
 
-for (const studentBlock of ['cot', 'basic'] as const) {
-  describe(`no tensor leaks (student ${studentBlock}, teacher eman)`, () => {
+for (const [studentBlock, teacherNorm] of [['cot', 'eman'], ['basic', 'eman'], ['basic', 'self_ema']] as const) {
+  describe(`no tensor leaks (student ${studentBlock}, teacher ${teacherNorm})`, () => {
     test('trainStep, predict and evalLoss keep tf.memory().numTensors constant', () => {
-      const cfg: ModelConfig = { ...DEFAULT_MODEL_CONFIG, imageSize: 64, studentBlock, teacherNorm: 'eman' };
+      const cfg: ModelConfig = { ...DEFAULT_MODEL_CONFIG, imageSize: 64, studentBlock, teacherNorm };
       const net = NTSNet.create(tf, cfg, 'random', 1);
       const opt = tf.train.momentum(0.01, 0.9);
       const x = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 5) as Tensor4D;

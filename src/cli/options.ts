@@ -37,8 +37,8 @@ export function addConfigOptions(cmd: Command): Command {
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['cpu', 'paper', 'tiny']).default('cpu'))
     .option('--config <file>', 'JSON file with a (partial) run config {model:{...}, train:{...}, teacher}; options below override it')
     .addOption(new Option('--student-block <kind>', 'student residual-block conv: CoT (paper) or plain 3x3 (symmetric baseline)').choices(['cot', 'basic']))
-    .addOption(new Option('--teacher-norm <kind>', 'teacher BatchNorm: EMAN (paper eq. 6-8) or frozen pretrained statistics').choices(['eman', 'frozen_bn']))
-    .option('--eman-momentum <m>', 'EMAN momentum m', num)
+    .addOption(new Option('--teacher-norm <kind>', "teacher BatchNorm statistics: EMAN (paper eq. 6-8: the student's), frozen pretrained, or self_ema (the teacher's own on the training images)").choices(['eman', 'frozen_bn', 'self_ema']))
+    .option('--eman-momentum <m>', 'momentum m of the teacher statistics (eman and self_ema)', num)
     .option('--layers <list>', 'compared layers, e.g. 1,2,3')
     .addOption(new Option('--fusion <kind>', 'anomaly-map fusion').choices(['sum', 'product']))
     .option('--sigma <px>', 'Gaussian smoothing sigma in pixels (0 = none)', num)
@@ -59,7 +59,7 @@ export function addConfigOptions(cmd: Command): Command {
 
 /** Options parsed by {@link addConfigOptions}. */
 export interface ConfigFlags {
-  preset: string; config?: string; studentBlock?: 'cot' | 'basic'; teacherNorm?: 'eman' | 'frozen_bn'; emanMomentum?: number;
+  preset: string; config?: string; studentBlock?: 'cot' | 'basic'; teacherNorm?: 'eman' | 'frozen_bn' | 'self_ema'; emanMomentum?: number;
   layers?: string; fusion?: 'sum' | 'product'; sigma?: number; imageSize?: number; epochs?: number; batchSize?: number;
   optimizer?: 'sgd' | 'adam'; lr?: number; momentum?: number; weightDecay?: number; lossReduction?: 'sum' | 'mean';
   valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random' | 'auto'; teacherWeights?: string; download: boolean;

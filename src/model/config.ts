@@ -5,8 +5,13 @@ export type LayerId = 1 | 2 | 3;
 export interface ModelConfig {
   /** Student residual-block 3x3 convolution: `cot` = improved Contextual Transformer block (paper eq. 1-2), `basic` = plain 3x3 conv (STFPM / MKD symmetric baseline). */
   studentBlock: 'cot' | 'basic';
-  /** Teacher BatchNorm: `eman` = statistics follow the student's batch statistics (paper eq. 6-8), `frozen_bn` = pretrained statistics. */
-  teacherNorm: 'eman' | 'frozen_bn';
+  /**
+   * Teacher BatchNorm statistics: `eman` = follow the student's batch statistics at the same path (paper eq. 6-8);
+   * `frozen_bn` = pretrained statistics; `self_ema` = follow the teacher's OWN batch statistics on the training images
+   * (same momentum; an AdaBN-style adaptation of the teacher to the product's images, not in the paper, see
+   * docs/method.md). Affine parameters stay frozen in every mode.
+   */
+  teacherNorm: 'eman' | 'frozen_bn' | 'self_ema';
   /** EMAN momentum m (paper eq. 6-7). */
   emanMomentum: number;
   /** Teacher / student depth (paper Table 4). Only 18 has torchvision weights wired in. */
@@ -43,7 +48,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
 export function validateModelConfig(c: ModelConfig): void {
   const errs: string[] = [];
   if (c.studentBlock !== 'cot' && c.studentBlock !== 'basic') errs.push(`studentBlock must be 'cot' or 'basic' (got ${String(c.studentBlock)})`);
-  if (c.teacherNorm !== 'eman' && c.teacherNorm !== 'frozen_bn') errs.push(`teacherNorm must be 'eman' or 'frozen_bn' (got ${String(c.teacherNorm)})`);
+  if (!['eman', 'frozen_bn', 'self_ema'].includes(c.teacherNorm)) errs.push(`teacherNorm must be 'eman', 'frozen_bn' or 'self_ema' (got ${String(c.teacherNorm)})`);
   if (!(c.emanMomentum >= 0 && c.emanMomentum < 1)) errs.push(`emanMomentum must be in [0, 1) (got ${c.emanMomentum})`);
   if (![18, 34].includes(c.teacherDepth) || ![18, 34].includes(c.studentDepth)) errs.push('teacherDepth/studentDepth must be 18 or 34');
   if (!Array.isArray(c.layers) || c.layers.length === 0 || c.layers.some((l) => ![1, 2, 3].includes(l)) || new Set(c.layers).size !== c.layers.length)

@@ -29,13 +29,21 @@ export function isRunningStat(name: string): boolean {
 
 /**
  * Teacher forward pass (frozen; BatchNorm always normalises with its running statistics, which EMAN updates).
+ * With `collect`, each BatchNorm's input batch mean and biased variance are pushed to it (kept tensors the caller
+ * disposes) for the `self_ema` update; the features are the same either way.
  * @param x - [B, H, W, 3] normalised images. @returns features of `cfg.layers`, each [B, h, w, C].
  */
-export function teacherForward(tf: Tf, p: ParamMap, x: Tensor4D, cfg: ModelConfig): Tensor4D[] {
+export function teacherForward(tf: Tf, p: ParamMap, x: Tensor4D, cfg: ModelConfig, collect?: BatchStats[]): Tensor4D[] {
   const ops: TrunkOps = {
     conv: (h, name, stride, pad) => convTorch(tf, h, param(p, `${name}.weight`), stride, pad),
     blockConv: (h, name, _i, _o, stride) => convTorch(tf, h, param(p, `${name}.weight`), stride, 1),
-    norm: (h, name) => batchNormEval(tf, h, param(p, `${name}.weight`), param(p, `${name}.bias`), param(p, `${name}.running_mean`), param(p, `${name}.running_var`)),
+    norm: (h, name) => {
+      if (collect) {
+        const { mean, variance } = tf.moments(h, [0, 1, 2]);
+        collect.push({ name, mean: tf.keep(mean as Tensor1D), variance: tf.keep(variance as Tensor1D), count: h.shape[0] * h.shape[1] * h.shape[2] });
+      }
+      return batchNormEval(tf, h, param(p, `${name}.weight`), param(p, `${name}.bias`), param(p, `${name}.running_mean`), param(p, `${name}.running_var`));
+    },
   };
   return trunkForward(tf, x, ops, cfg.teacherDepth, cfg.layers);
 }

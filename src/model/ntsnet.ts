@@ -70,16 +70,17 @@ export class NTSNet {
   /**
    * One optimisation step on a batch: teacher features (no gradient), student forward in training mode, loss
    * (eq. 10-11) + weight decay, optimizer update, then the student's running statistics and, with `eman`, the
-   * teacher's statistics (eq. 6-7) follow the student's batch statistics.
+   * teacher's statistics (eq. 6-7) follow the student's batch statistics; with `self_ema`, the teacher's own.
    * @param x - [B, H, W, 3] normalised images. @returns the loss value (without weight decay).
    */
   trainStep(x: Tensor4D, optimizer: Optimizer, opts: StepOptions): number {
     const tf = this.tf;
     const stats: BatchStats[] = [];
+    const teacherStats: BatchStats[] = [];
     const vars = this.trainableVariables();
     let lossValue = 0;
     tf.tidy(() => {
-      const ft = teacherForward(tf, this.teacher, x, this.config);
+      const ft = teacherForward(tf, this.teacher, x, this.config, this.config.teacherNorm === 'self_ema' ? teacherStats : undefined);
       const { value, grads } = tf.variableGrads(() => ntsLoss(tf, ft, studentForward(tf, this.student, x, this.config, true, stats), opts.lossReduction), vars);
       lossValue = value.dataSync()[0]!;
       if (opts.weightDecay > 0) for (const v of vars) grads[v.name] = tf.add(grads[v.name]!, tf.mul(opts.weightDecay, v)) as Tensor;
@@ -87,7 +88,9 @@ export class NTSNet {
     });
     updateRunningStats(tf, this.student, stats);
     if (this.config.teacherNorm === 'eman') emanUpdate(tf, this.teacher, stats, this.config.emanMomentum);
-    for (const s of stats) { s.mean.dispose(); s.variance.dispose(); }
+    // self_ema: the same moving average, but of the teacher's own batch statistics (every BatchNorm pairs with itself).
+    if (this.config.teacherNorm === 'self_ema') emanUpdate(tf, this.teacher, teacherStats, this.config.emanMomentum);
+    for (const s of [...stats, ...teacherStats]) { s.mean.dispose(); s.variance.dispose(); }
     return lossValue;
   }
 
