@@ -82,7 +82,7 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions): Promise<{ repor
       const rec = await runPeer({
         python: o.python ?? DEFAULT_PEER_PYTHON, dataset: ds, peer: p, dir: path.join(o.out, ds.id, `anomalib-${p}`), config, teacher,
         // Speed is data-independent: time each peer once, on the first dataset.
-        speed: o.speed && ds === o.datasets[0] ? o.protocol.speed : null, log: o.log,
+        speed: o.speed && ds === o.datasets[0] ? o.protocol.speed : null,
       });
       o.log(`peer ${label}: image AUROC ${rec.metrics.imageAuroc?.toFixed(4) ?? 'n/a'}, pixel AUROC ${rec.metrics.pixelAuroc?.toFixed(4) ?? 'n/a'} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
     }

@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import { paramsToRaw, tfToTorchLayout } from '../model/params.js';
 import { resolveResnet18Weights } from '../model/weights/resolve.js';
 import { serializeSafetensors, type RawStateDict } from '../model/weights/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { runLogged } from '../util/process.js';
 import type { BenchDataset } from './datasets.js';
 import { mapMetrics, testMasks, type MapMetrics } from './variants.js';
 
@@ -85,7 +85,6 @@ export interface PeerOptions {
   config: RunConfig;
   teacher: BenchTeacher;
   speed: { imageSize: number; batches: number[]; runs: number } | null;
-  log: (l: string) => void;
 }
 
 /**
@@ -107,15 +106,8 @@ export async function runPeer(o: PeerOptions): Promise<PeerRunRecord> {
   };
   const inputFile = path.join(o.dir, 'peer-input.json');
   await writeJsonAtomic(inputFile, input);
-  const logFile = path.join(o.dir, 'log.txt');
-  await new Promise<void>((resolve, reject) => {
-    const out = createWriteStream(logFile);
-    const child = spawn(o.python, [PEER_SCRIPT, '--model', o.peer, '--input', inputFile, '--weights', o.teacher.file, '--out', o.dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
-    child.stdout.pipe(out, { end: false });
-    child.stderr.pipe(out, { end: false });
-    child.on('error', reject);
-    child.on('close', (code) => { out.end(); code === 0 ? resolve() : reject(new Error(`anomalib ${o.peer} on ${o.dataset.id} failed (exit ${code}); see ${logFile}. Rerun the same command to resume.`)); });
-  });
+  await runLogged(o.python, [PEER_SCRIPT, '--model', o.peer, '--input', inputFile, '--weights', o.teacher.file, '--out', o.dir], path.join(o.dir, 'log.txt'),
+    `anomalib ${o.peer} on ${o.dataset.id} (rerun the same command to resume)`, { ...process.env, PYTHONWARNINGS: 'ignore' });
   const tool = JSON.parse(await readFile(path.join(o.dir, 'peer.json'), 'utf8')) as Record<string, unknown>;
   const size = c.model.imageSize, hw = size * size, n = ds.test.length;
   const scores = await readF32(path.join(o.dir, 'scores.f32'), n);

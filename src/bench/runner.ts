@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readDataset } from '../data/dataset.js';
 import type { RunConfig } from '../engine/config.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { runLogged } from '../util/process.js';
 import type { BenchDataset } from './datasets.js';
 import type { Job, SpeedJob, TrainJob } from './jobs.js';
 import { ABLATION, LAYER_SUBSETS, layerKey, variantsFor, type AblationName } from './plan.js';
@@ -88,19 +87,7 @@ export async function runJobs(jobs: Job[], log: (l: string) => void): Promise<vo
     await writeJsonAtomic(jobFile, job);
     log(`[${i + 1}/${jobs.length}] ${label}: running${job.kind === 'train' ? ` (${job.config.model.studentBlock} student, ${job.config.model.teacherNorm} teacher, ${job.config.train.epochs} epochs, ${job.config.model.imageSize} px)` : ''} ...`);
     const t0 = Date.now();
-    const errLog = path.join(job.dir, 'worker.log');
-    await new Promise<void>((resolve, reject) => {
-      const out = createWriteStream(errLog);
-      const child = spawn(process.execPath, [WORKER, jobFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout.pipe(out, { end: false });
-      child.stderr.pipe(out, { end: false });
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        out.end();
-        if (code === 0) resolve();
-        else reject(new Error(`benchmark job ${label} failed (${signal ?? `exit ${code}`}); see ${errLog}. Rerun the same command to resume.`));
-      });
-    });
+    await runLogged(process.execPath, [WORKER, jobFile], path.join(job.dir, 'worker.log'), `benchmark job ${label} (rerun the same command to resume)`);
     log(`[${i + 1}/${jobs.length}] ${label}: finished in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
 }
