@@ -105,7 +105,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   L.push(`- Datasets: ${m.datasets.map((d) => `\`${d.id}\` (${d.kind})`).join('; ')}.`);
   L.push(`- Teacher (ntsnet and anomalib alike): ${m.teacher.description}.`);
   if (!m.teacher.imagenet) {
-    L.push('', '> **Random teacher.** The ImageNet ResNet18 weights were not available, so both tools used the same *seeded random* ResNet18 as teacher / backbone. These figures compare the methods under that handicap; they are **not** the paper\'s setting and must not be read as ImageNet-teacher accuracy.');
+    L.push('', '> **Random teacher.** The ImageNet ResNet18 weights were not available, so both tools used the same *seeded random* ResNet18 as teacher / backbone. These figures compare the methods under that handicap; they are **not** the paper\'s setting and must not be read as ImageNet-teacher accuracy.', '');
   }
   L.push(`- Machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, ${m.machine.os}.`);
   L.push(`- Software: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}${peerVersions(r)}.`);
@@ -225,7 +225,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
       L.push(row([d, c, f('sum'), f('product'), ...SIGMAS.map((s) => { const v = variant(t, `${lk}-${o?.fusion ?? 'sum'}-s${s}`); return `${pct(v?.imageAuroc)} / ${pct(v?.pixelAuroc)}`; })]));
     }
   }
-  L.push('', 'AUPRO: per-region overlap integrated up to 30 % false-positive rate, normalised (MVTec AD definition; src/metrics/aupro.ts). F1-max: best image-level F1 over thresholds (src/metrics/f1.ts). Both are checked against independent Python references in test/metrics.test.ts.', '');
+  L.push('', 'AUPRO: per-region overlap integrated up to 30 % false-positive rate, normalised (MVTec AD definition; src/metrics/aupro.ts). F1-max: best image-level F1 over thresholds (src/metrics/f1.ts). Both are checked against independent Python references in test/aupro_f1.test.ts.', '');
 
   // Runs.
   L.push('## Runs', '');
