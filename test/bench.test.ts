@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -131,12 +131,56 @@ test('ntsnet benchmark: trains, writes the report, resumes without retraining, r
   assert.match(second.stderr, /widget\/baseline: done earlier, skipped/);
   assert.match(second.stderr, /widget\/ntsnet: done earlier, skipped/);
   assert.equal(statSync(path.join(out, 'widget', 'ntsnet', 'run.json')).mtimeMs, mtime, 'finished run not redone');
-  await assert.rejects(run(process.execPath, [...args.slice(0, -4), '--epochs', '2', '--teacher', 'random']), /holds a benchmark run with protocol cpu, seed 42, epochs 1/);
-  // A job folder holding another plan is refused rather than mixed.
-  writeFileSync(path.join(out, 'widget', 'baseline', 'job.json'), JSON.stringify({ kind: 'train', config: {}, variants: [], teacherMode: 'random' }));
-  await assert.rejects(run(process.execPath, args), /holds a job with different settings/);
+  const meta0 = readFileSync(path.join(out, 'benchmark.json'), 'utf8');
+  await assert.rejects(run(process.execPath, [...args.slice(0, -4), '--epochs', '2', '--teacher', 'random']), /holds a benchmark run with protocol cpu, seed 42, epochs 1, random teacher; this command asks for protocol cpu, seed 42, epochs 2/);
+  // A job folder holding another plan is refused before anything is written, naming what differs.
+  const job = JSON.parse(readFileSync(path.join(out, 'widget', 'baseline', 'job.json'), 'utf8')) as { config: { train: { lr: number } } };
+  job.config.train.lr = 0.1;
+  writeFileSync(path.join(out, 'widget', 'baseline', 'job.json'), JSON.stringify(job));
+  await assert.rejects(run(process.execPath, args), /holds a job made with different settings \(old -> new\):\n {2}- config\.train\.lr: 0\.1 -> 0\.4/);
+  assert.equal(readFileSync(path.join(out, 'benchmark.json'), 'utf8'), meta0, 'a refused run writes nothing');
+  // The same folder name from another place is not mixed with the earlier results.
+  const other = await makeMvtecCategory(path.join(tmp, 'elsewhere', 'widget'), { train: 10, good: 3, defective: 2 });
+  await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', other, '--out', out, '--configs', 'baseline', '--peers', 'none', '--no-speed', '--epochs', '1', '--teacher', 'random']), /different settings[\s\S]*dataset: /);
   await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--configs', 'bogus', '--out', out]), /--configs: unknown bogus/);
   await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--peers', 'efficientad', '--out', out]), /--peers: unknown efficientad/);
+});
+
+test('ntsnet benchmark refuses unsafe output folders and a missing peer environment before writing or training anything', { timeout: 300_000 }, async () => {
+  const tmp = makeTempDir('benchsafe');
+  const data = await makeMvtecCategory(path.join(tmp, 'widget'), { train: 4, good: 1, defective: 1 });
+  const listing = (): string => JSON.stringify(readdirSync(data, { recursive: true }).sort());
+  const before = listing();
+  const base = ['--configs', 'baseline', '--peers', 'none', '--no-speed', '--epochs', '1', '--teacher', 'random'];
+  const bench = (...a: string[]) => run(process.execPath, [cli(), 'benchmark', '--dataset', data, ...a]);
+  await assert.rejects(bench('--out', path.join(data, 'results'), ...base), /inside the dataset folder/);
+  await assert.rejects(bench('--out', tmp, ...base), /inside the dataset folder|non-empty folder that is not a benchmark run/);
+  assert.equal(listing(), before, 'nothing written into the dataset');
+  writeFileSync(path.join(tmp, 'afile'), 'x');
+  await assert.rejects(bench('--out', path.join(tmp, 'afile'), ...base), /is an existing file, not a folder/);
+  mkdirSync(path.join(tmp, 'mine'));
+  writeFileSync(path.join(tmp, 'mine', 'report.md'), 'my notes');
+  await assert.rejects(bench('--out', path.join(tmp, 'mine'), ...base), /non-empty folder that is not a benchmark run/);
+  assert.equal(readFileSync(path.join(tmp, 'mine', 'report.md'), 'utf8'), 'my notes');
+  const out = path.join(tmp, 'out');
+  await assert.rejects(bench('--out', out, '--configs', 'baseline', '--peers', 'stfpm', '--python', path.join(tmp, 'no-python'), '--epochs', '1', '--teacher', 'random'), /anomalib environment not found: .*no-python does not exist/);
+  assert.ok(!existsSync(out), 'nothing trained or written before the peer check');
+  await assert.rejects(bench('--out', out, '--teacher', 'random', '--teacher-weights', path.join(tmp, 'x.pth')), /--teacher-weights is used with --teacher auto or imagenet/);
+});
+
+test('ntsnet benchmark shows why a job failed on the terminal; --skip-bad skips the unreadable image', { timeout: 300_000 }, async () => {
+  const tmp = makeTempDir('benchbad');
+  const data = await makeMvtecCategory(path.join(tmp, 'widget'), { train: 6, good: 2, defective: 2 });
+  writeFileSync(path.join(data, 'test', 'good', '001.png'), Buffer.from('not a png'));
+  const args = [cli(), 'benchmark', '--dataset', data, '--out', path.join(tmp, 'out'), '--configs', 'baseline', '--peers', 'none', '--no-speed', '--epochs', '1', '--teacher', 'random'];
+  await assert.rejects(run(process.execPath, args), (e: Error & { stderr?: string }) => {
+    assert.match(e.stderr ?? '', /benchmark job widget\/baseline failed:\n[\s\S]*001\.png[\s\S]*--skip-bad[\s\S]*full log: .*worker\.log/);
+    return true;
+  });
+  const ok = await run(process.execPath, [...args, '--skip-bad'], { maxBuffer: 1 << 24 });
+  assert.match(ok.stderr, /warning \(widget\/baseline\): .*001\.png/);
+  const rec = JSON.parse(readFileSync(path.join(tmp, 'out', 'widget', 'baseline', 'run.json'), 'utf8')) as { images: unknown[] };
+  assert.equal(rec.images.length, 3);
 });
 
 const noPeerEnv = existsSync(DEFAULT_PEER_PYTHON) ? undefined : `anomalib environment ${DEFAULT_PEER_PYTHON} missing: peer check skipped (create it with 'bash benchmarks/peers/setup-anomalib.sh')`;

@@ -1,17 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
-import { NTSNET_VERSION } from '../engine/paths.js';
+import { commonAncestor } from '../data/folder.js';
+import { assertOutsideDataset, NTSNET_VERSION } from '../engine/paths.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { BenchDataset } from './datasets.js';
 import type { TrainJob } from './jobs.js';
-import { DEFAULT_PEER_PYTHON, benchTeacher, runPeer, type PeerName } from './peers.js';
+import { DEFAULT_PEER_PYTHON, benchTeacher, checkPeerPython, runPeer, type PeerName } from './peers.js';
 import type { AblationName } from './plan.js';
 import type { Protocol } from './protocol.js';
 import { collectResults, writeReport, type BenchMeta } from './report.js';
-import { planJobs, runJobs } from './runner.js';
+import { checkJobPlans, planJobs, readRunJson, runJobs } from './runner.js';
 
 /** Options of {@link runBenchmark} (the `ntsnet benchmark` command). */
 export interface BenchmarkOptions {
@@ -27,6 +28,7 @@ export interface BenchmarkOptions {
   speed: boolean;
   python?: string;
   report: boolean;
+  skipBad?: boolean;
   /** The command line, recorded in benchmark.json and the report. */
   command: string;
   log: (l: string) => void;
@@ -41,25 +43,60 @@ function gitCommit(): string {
 }
 
 /**
- * Runs a whole benchmark: ntsnet's training and speed jobs, the anomalib peers, then report.md + summary.json.
- * Resumable: finished jobs are kept; a run folder made with another protocol, seed or epoch override is refused.
- * @throws Error for a mismatching run folder, a failed job (its log named) or a missing peer environment.
+ * Refuses an output path that is a file, a folder inside (or equal to) a dataset folder, or an existing non-empty
+ * folder that is not a benchmark run (so nothing of the user's is overwritten).
  */
-export async function runBenchmark(tf: Tf, o: BenchmarkOptions): Promise<{ report?: string }> {
+async function checkOutFolder(out: string, datasetRoots: string[]): Promise<void> {
+  for (const d of datasetRoots) await assertOutsideDataset(out, d);
+  const st = await stat(out).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory()) throw new Error(`--out ${out} is an existing file, not a folder. Choose a folder path (it is created if missing).`);
+  const entries = await readdir(out);
+  const hasJobs = async (): Promise<boolean> => {
+    for (const e of entries) for (const j of await readdir(path.join(out, e)).catch(() => [] as string[])) if (await stat(path.join(out, e, j, 'job.json')).catch(() => undefined)) return true;
+    return false;
+  };
+  if (entries.length && !entries.includes('benchmark.json') && !(await hasJobs()))
+    throw new Error(`--out ${out} is a non-empty folder that is not a benchmark run (no benchmark.json); its files could be overwritten. Choose a new or empty folder, or the folder of an earlier run to resume it.`);
+}
+
+/**
+ * Runs a whole benchmark: ntsnet's training and speed jobs, the anomalib peers, then report.md + summary.json.
+ * Everything that can be checked is checked before anything is written or trained: the output folder, the peer
+ * environment, the run folder's settings and every existing job folder's plan. Resumable: finished jobs are kept.
+ * @throws Error for a bad output folder, a run folder made with other settings (both listed), a failed job (its
+ *   reason and log named) or a missing peer environment.
+ */
+export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: string[]): Promise<{ report?: string }> {
+  await checkOutFolder(o.out, datasetRoots);
+  const python = o.python ?? DEFAULT_PEER_PYTHON;
+  if (o.peers.length) checkPeerPython(python);
   const base = structuredClone(o.protocol.base);
   base.train.seed = o.seed;
-  const teacher = await benchTeacher(tf, o.teacherMode, o.teacherWeights, base, o.out);
-  o.log(`teacher: ${teacher.description}`);
+  const teacher = await benchTeacher(tf, o.teacherMode, o.teacherWeights, base, o.out, false);
   const metaFile = path.join(o.out, 'benchmark.json');
-  const prev = (await stat(metaFile).catch(() => undefined)) ? (JSON.parse(await readFile(metaFile, 'utf8')) as BenchMeta) : undefined;
-  if (prev && (prev.protocol.name !== o.protocol.name || prev.seed !== o.seed || prev.epochsOverride !== (o.epochs ?? null) || prev.teacher.imagenet !== teacher.imagenet))
-    throw new Error(`${o.out} holds a benchmark run with protocol ${prev.protocol.name}, seed ${prev.seed}, epochs ${prev.epochsOverride ?? 'protocol'}, ${prev.teacher.imagenet ? 'ImageNet' : 'random'} teacher. Use another --out for different settings.`);
+  const prev = (await stat(metaFile).catch(() => undefined)) ? await readRunJson<BenchMeta>(metaFile) : undefined;
+  const settings = (m: { protocol: string; seed: number; epochs: number | null; imagenet: boolean }): string => `protocol ${m.protocol}, seed ${m.seed}, epochs ${m.epochs ?? 'from the protocol'}, ${m.imagenet ? 'ImageNet' : 'random'} teacher`;
+  if (prev && (prev.protocol.name !== o.protocol.name || prev.seed !== o.seed || prev.epochsOverride !== (o.epochs ?? null) || prev.teacher.imagenet !== teacher.imagenet)) {
+    throw new Error(`${o.out} holds a benchmark run with ${settings({ protocol: prev.protocol.name, seed: prev.seed, epochs: prev.epochsOverride, imagenet: prev.teacher.imagenet })}; this command asks for ${settings({ protocol: o.protocol.name, seed: o.seed, epochs: o.epochs ?? null, imagenet: teacher.imagenet })}. Use another --out for different settings.`);
+  }
+  const jobs = await planJobs({ protocol: o.protocol, datasets: o.datasets, out: o.out, configs: o.configs, teacherMode: o.teacherMode, teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed, skipBad: o.skipBad });
+  await checkJobPlans(jobs);
+  for (const ds of o.datasets) {
+    const known = prev?.datasets.find((d) => d.id === ds.id);
+    if (known?.path && known.path !== datasetPath(ds)) throw new Error(`${o.out} already holds results for a dataset named '${ds.id}' from ${known.path}, not ${datasetPath(ds)}. Use another --out.`);
+  }
+
+  // Checks passed: from here on the run folder is written.
+  await benchTeacher(tf, o.teacherMode, o.teacherWeights, base, o.out, true);
+  o.log(`teacher: ${teacher.description}`);
   const ids = (xs: { id: string }[]): string[] => xs.map((d) => d.id);
   const meta: BenchMeta = {
     format: 'ntsnet-benchmark', version: 1,
     protocol: { name: o.protocol.name, description: o.protocol.description, layerSubsets: o.protocol.layerSubsets, speed: o.protocol.speed },
-    command: o.command,
-    datasets: [...(prev?.datasets ?? []), ...o.datasets.filter((d) => !prev || !ids(prev.datasets).includes(d.id)).map((d) => ({ id: d.id, kind: d.kind }))],
+    command: prev?.command ?? o.command,
+    resumedWith: [...(prev?.resumedWith ?? []), ...(prev ? [o.command] : [])],
+    datasets: [...(prev?.datasets ?? []), ...o.datasets.filter((d) => !prev || !ids(prev.datasets).includes(d.id)).map((d) => ({ id: d.id, kind: d.kind, path: datasetPath(d) }))],
     configs: [...new Set([...(prev?.configs ?? []), ...o.configs])],
     peers: [...new Set([...(prev?.peers ?? []), ...o.peers])],
     seed: o.seed, epochsOverride: o.epochs ?? null, teacher: { imagenet: teacher.imagenet, description: teacher.description },
@@ -68,8 +105,6 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions): Promise<{ repor
     startedAt: prev?.startedAt ?? new Date().toISOString(),
   };
   await writeJsonAtomic(metaFile, meta);
-
-  const jobs = await planJobs({ protocol: o.protocol, datasets: o.datasets, out: o.out, configs: o.configs, teacherMode: o.teacherMode, teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed });
   await runJobs(jobs, o.log);
 
   for (const ds of o.datasets) {
@@ -80,7 +115,7 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions): Promise<{ repor
       o.log(`peer ${label}: running (or reusing a finished run) ...`);
       const t0 = Date.now();
       const rec = await runPeer({
-        python: o.python ?? DEFAULT_PEER_PYTHON, dataset: ds, peer: p, dir: path.join(o.out, ds.id, `anomalib-${p}`), config, teacher,
+        python, dataset: ds, peer: p, dir: path.join(o.out, ds.id, `anomalib-${p}`), config, teacher, skipBad: o.skipBad,
         // Speed is data-independent: time each peer once, on the first dataset.
         speed: o.speed && ds === o.datasets[0] ? o.protocol.speed : null,
       });
@@ -92,6 +127,11 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions): Promise<{ repor
   const { md } = await writeReport(o.out, await collectResults(o.out, meta, trainNames));
   o.log(`report: ${md}`);
   return { report: md };
+}
+
+/** A dataset's location as recorded in benchmark.json (the category folder, or the folder-dataset root). */
+function datasetPath(d: BenchDataset): string {
+  return typeof d.spec === 'string' ? d.spec : commonAncestor([...d.spec.normal, ...d.spec.abnormal]);
 }
 
 /** The run config a dataset's jobs use (for peers run without ntsnet configs). */

@@ -23,7 +23,7 @@ const isDir = async (p: string): Promise<boolean> => (await fsp.stat(p).catch(()
  *   with `seed`, masks beside the images.
  * @throws Error naming the folder and the layouts accepted.
  */
-export async function resolveBenchDatasets(arg: string, seed: number): Promise<BenchDataset[]> {
+export async function resolveBenchDatasets(arg: string, seed: number, warn: (l: string) => void = () => {}): Promise<BenchDataset[]> {
   const root = path.resolve(arg);
   if (!(await isDir(root))) throw new Error(`--dataset ${arg}: no such folder. Give an MVTec AD category or root folder, or a Magnetic Tile root.`);
   const layout = await detectLayout(root);
@@ -40,10 +40,13 @@ export async function resolveBenchDatasets(arg: string, seed: number): Promise<B
   }
   const subs = (await fsp.readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort();
   const cats: BenchDataset[] = [];
+  const skipped: string[] = [];
   for (const s of subs) {
     const l = await detectLayout(path.join(root, s));
     if (l.kind === 'mvtec') cats.push({ id: s, spec: path.join(root, s), kind: 'MVTec AD category' });
+    else skipped.push(s);
   }
+  if (cats.length && skipped.length) warn(`warning: --dataset ${arg}: ${skipped.length} sub-folder(s) are not MVTec AD categories (need train/good and test/) and are NOT benchmarked: ${skipped.join(', ')}`);
   if (cats.length) return cats;
   throw new Error(`--dataset ${arg}: not an MVTec AD category (train/good + test/), an MVTec AD root (category sub-folders) or a Magnetic Tile root (MT_Free + MT_<Defect>/Imgs).`);
 }

@@ -26,6 +26,8 @@ export interface TrainJob {
   teacherMode: 'auto' | 'imagenet' | 'random';
   teacherWeights?: string;
   variants: Variant[];
+  /** Skip unreadable images with a warning instead of failing (`--skip-bad`). */
+  skipBad?: boolean;
 }
 
 /** An inference-speed job (Table 2) for one architecture. */
@@ -86,12 +88,12 @@ export async function runTrainJob(tf: Tf, job: TrainJob): Promise<TrainRunRecord
   const config = structuredClone(job.config);
   if (job.teacherMode === 'random') config.teacher = 'random';
   const r = await fit(tf, {
-    data: job.dataset.spec, out: ckpt, config, force: true, checkTestImages: true, teacherWeights: job.teacherWeights,
+    data: job.dataset.spec, out: ckpt, config, force: true, checkTestImages: !job.skipBad, skipBad: job.skipBad, teacherWeights: job.teacherWeights,
     download: false, randomTeacherFallback: job.teacherMode === 'auto', log, progress: false,
   });
   const { model, meta } = await loadCheckpoint(tf, ckpt);
   try {
-    const ds = await applySavedSplit(job.dataset.spec, meta.split);
+    const ds = await applySavedSplit(job.dataset.spec, meta.split, { skipBad: job.skipBad });
     const res = await evaluate(tf, model, ds, config.train.evalBatchSize, log);
     const size = model.config.imageSize;
     const set = await loadImageSet(ds.test.map((t) => t.path), size);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ import { serializeSafetensors, type RawStateDict } from '../model/weights/safete
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { runLogged } from '../util/process.js';
 import type { BenchDataset } from './datasets.js';
+import { readRunJson } from './runner.js';
 import { mapMetrics, testMasks, type MapMetrics } from './variants.js';
 
 /** anomalib models run as peers. */
@@ -21,7 +23,22 @@ export type PeerName = (typeof PEERS)[number];
 /** Repository root (this file is dist/src/bench/peers.js). */
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const PEER_SCRIPT = path.join(REPO, 'benchmarks', 'peers', 'anomalib_peer.py');
-export const DEFAULT_PEER_PYTHON = path.join(REPO, '.bench', 'venv', 'bin', 'python');
+/** The anomalib environment's Python: `$NTSNET_BENCH_VENV/bin/python`, else `<repository>/.bench/venv/bin/python` (see setup-anomalib.sh). */
+export const DEFAULT_PEER_PYTHON = path.join(process.env.NTSNET_BENCH_VENV ? path.resolve(process.env.NTSNET_BENCH_VENV) : path.join(REPO, '.bench', 'venv'), 'bin', 'python');
+
+/**
+ * Checks, before any training, that `python` exists and imports anomalib, torch and PIL.
+ * @throws Error with the setup command when it does not.
+ */
+export function checkPeerPython(python: string): void {
+  const fix = `Create the environment with 'bash benchmarks/peers/setup-anomalib.sh', pass --python EXE, or skip the peers with --peers none.`;
+  if (!existsSync(python)) throw new Error(`anomalib environment not found: ${python} does not exist. ${fix}`);
+  const r = spawnSync(python, ['-c', 'import anomalib, torch, timm, PIL, numpy'], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) {
+    const why = (r.error?.message ?? r.stderr ?? '').trim().split('\n').slice(-1)[0];
+    throw new Error(`${python} cannot run the anomalib peer (${why || `exit ${r.status}`}). ${fix}`);
+  }
+}
 
 /** The teacher both tools use: the ImageNet file, or ntsnet's seeded random teacher exported for anomalib. */
 export interface BenchTeacher {
@@ -36,10 +53,11 @@ export interface BenchTeacher {
  * Decides the teacher of a benchmark run. `auto` / `imagenet`: the torchvision ImageNet ResNet18 file (explicit path
  * or ntsnet's weights cache; never downloaded here); `auto` falls back to the seeded random teacher ntsnet's training
  * jobs then use (bit-identical: exported from `NTSNet.create(..., 'random', seed)`), saved as safetensors in
- * `out/weights/` so that anomalib's backbone gets exactly the same tensors.
+ * `out/weights/` so that anomalib's backbone gets exactly the same tensors (only when `write`; otherwise the path is
+ * returned without writing, for checks made before a run starts).
  * @throws Error when `imagenet` is required but not found.
  */
-export async function benchTeacher(tf: Tf, mode: 'auto' | 'imagenet' | 'random', explicit: string | undefined, config: RunConfig, out: string): Promise<BenchTeacher> {
+export async function benchTeacher(tf: Tf, mode: 'auto' | 'imagenet' | 'random', explicit: string | undefined, config: RunConfig, out: string, write = true): Promise<BenchTeacher> {
   if (mode !== 'random') {
     try {
       const w = await resolveResnet18Weights({ path: explicit, download: false });
@@ -49,7 +67,7 @@ export async function benchTeacher(tf: Tf, mode: 'auto' | 'imagenet' | 'random',
     }
   }
   const file = path.join(out, 'weights', `teacher-random-seed${config.train.seed}.safetensors`);
-  if (!existsSync(file)) {
+  if (write && !existsSync(file)) {
     const model = NTSNet.create(tf, config.model, 'random', config.train.seed);
     try {
       const raw: RawStateDict = new Map();
@@ -60,7 +78,8 @@ export async function benchTeacher(tf: Tf, mode: 'auto' | 'imagenet' | 'random',
       model.dispose();
     }
   }
-  return { file, imagenet: false, description: `seeded random ResNet18 (ntsnet teacher, seed ${config.train.seed}; ImageNet weights not available)` };
+  const why = mode === 'random' ? 'chosen with --teacher random' : 'ImageNet weights not available';
+  return { file, imagenet: false, description: `seeded random ResNet18 (ntsnet teacher, seed ${config.train.seed}; ${why})` };
 }
 
 /** What a peer run writes to run.json (metrics computed by ntsnet's metric code from anomalib's raw maps). */
@@ -85,6 +104,7 @@ export interface PeerOptions {
   config: RunConfig;
   teacher: BenchTeacher;
   speed: { imageSize: number; batches: number[]; runs: number } | null;
+  skipBad?: boolean;
 }
 
 /**
@@ -94,11 +114,10 @@ export interface PeerOptions {
  */
 export async function runPeer(o: PeerOptions): Promise<PeerRunRecord> {
   const runFile = path.join(o.dir, 'run.json');
-  if (await stat(runFile).catch(() => undefined)) return JSON.parse(await readFile(runFile, 'utf8')) as PeerRunRecord;
-  if (!existsSync(o.python)) throw new Error(`anomalib environment not found (${o.python}). Create it with: bash benchmarks/peers/setup-anomalib.sh  (or pass --python EXE, or --peers none).`);
+  if (await stat(runFile).catch(() => undefined)) return readRunJson<PeerRunRecord>(runFile);
   await mkdir(o.dir, { recursive: true });
   const c = o.config;
-  const ds = await readDataset(o.dataset.spec, { valFraction: c.train.valFraction, seed: c.train.seed });
+  const ds = await readDataset(o.dataset.spec, { valFraction: c.train.valFraction, seed: c.train.seed, skipBad: o.skipBad });
   const input = {
     train: ds.train, test: ds.test.map((t) => ({ path: t.path, label: t.label })), imageSize: c.model.imageSize,
     epochs: c.train.epochs, batchSize: c.train.batchSize, evalBatchSize: c.train.evalBatchSize, seed: c.train.seed,

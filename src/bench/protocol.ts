@@ -28,13 +28,13 @@ export interface Protocol {
 export function protocol(name: string): Protocol {
   if (name === 'cpu') {
     return {
-      name: 'cpu', description: '128 px, batch 16, SGD lr 0.4 momentum 0.9 wd 1e-4, ~400 optimiser steps per run (<= 50 epochs), seed 42',
+      name: 'cpu', description: '128 px, batch 16, SGD lr 0.4 momentum 0.9 wd 1e-4, ~400 optimiser steps per run (<= 50 epochs)',
       base: preset('cpu'), stepBudget: 400, layerSubsets: 'eval', speed: { imageSize: 256, batches: [1, 32], runs: 5 },
     };
   }
   if (name === 'paper') {
     return {
-      name: 'paper', description: '256 px, 200 epochs, batch 32, SGD lr 0.4 momentum 0.9 wd 1e-4, seed 42 (paper setting)',
+      name: 'paper', description: '256 px, 200 epochs, batch 32, SGD lr 0.4 momentum 0.9 wd 1e-4 (paper setting)',
       base: preset('paper'), layerSubsets: 'retrain', speed: { imageSize: 256, batches: [1, 32], runs: 7 },
     };
   }

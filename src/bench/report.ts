@@ -1,8 +1,9 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { SpeedRunRecord, TrainRunRecord } from './jobs.js';
 import type { PeerName, PeerRunRecord } from './peers.js';
+import { readRunJson } from './runner.js';
 import { ABLATION, LAYER_SUBSETS, SIGMAS, layerKey, type AblationName } from './plan.js';
 
 /** Run-level facts saved as benchmark.json and printed at the top of the report. */
@@ -10,9 +11,11 @@ export interface BenchMeta {
   format: 'ntsnet-benchmark';
   version: 1;
   protocol: { name: string; description: string; layerSubsets: 'eval' | 'retrain'; speed: { imageSize: number; batches: number[]; runs: number } };
-  /** The command line, with paths as typed. */
+  /** The command line that started the run, with paths as typed, and those that resumed it. */
   command: string;
-  datasets: { id: string; kind: string }[];
+  resumedWith?: string[];
+  /** Dataset id, layout and location (the category folder or the folder dataset's root). */
+  datasets: { id: string; kind: string; path?: string }[];
   configs: AblationName[];
   peers: PeerName[];
   seed: number;
@@ -35,7 +38,7 @@ const key = (ds: string, name: string): string => `${ds}/${name}`;
 
 async function readJson<T>(file: string): Promise<T | undefined> {
   if (!(await stat(file).catch(() => undefined))) return undefined;
-  return JSON.parse(await readFile(file, 'utf8')) as T;
+  return readRunJson<T>(file);
 }
 
 /** Reads every finished run of a run folder (unfinished ones are simply absent). */
@@ -101,22 +104,22 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   const bs = m.protocol.speed.batches;
   const b1 = bs[0] ?? 1, bN = bs[bs.length - 1] ?? 32;
   L.push(`# ntsnet benchmark: protocol \`${m.protocol.name}\``, '');
-  L.push(`- Protocol: **${m.protocol.name}**: ${m.protocol.description}${m.epochsOverride ? ` (epochs overridden: ${m.epochsOverride})` : ''}.`);
+  L.push(`- Protocol: **${m.protocol.name}**: ${m.protocol.description}${m.epochsOverride ? ` (epochs overridden: ${m.epochsOverride})` : ''}; seed ${m.seed}.`);
   L.push(`- Datasets: ${m.datasets.map((d) => `\`${d.id}\` (${d.kind})`).join('; ')}.`);
   L.push(`- Teacher (ntsnet and anomalib alike): ${m.teacher.description}.`);
   if (!m.teacher.imagenet) {
-    L.push('', '> **Random teacher.** The ImageNet ResNet18 weights were not available, so both tools used the same *seeded random* ResNet18 as teacher / backbone. These figures compare the methods under that handicap; they are **not** the paper\'s setting and must not be read as ImageNet-teacher accuracy.', '');
+    L.push('', '> **Random teacher.** Both tools used the same *seeded random* ResNet18 as teacher / backbone, not the ImageNet weights. These figures compare the methods under that handicap; they are **not** the paper\'s setting and must not be read as ImageNet-teacher accuracy.', '');
   }
   L.push(`- Machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, ${m.machine.os}.`);
   L.push(`- Software: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}${peerVersions(r)}.`);
-  L.push(`- Command: \`${m.command}\``, `- Started ${m.startedAt}; all metrics computed by ntsnet's metric code (src/metrics) on the same masks for every tool.`, '');
+  L.push(`- Command: \`${m.command}\`${m.resumedWith?.length ? `; resumed with ${m.resumedWith.map((c) => `\`${c}\``).join(', ')}` : ''}`, `- Started ${m.startedAt}; all metrics computed by ntsnet's metric code (src/metrics) on the same masks for every tool.`, '');
 
   // Headline.
   L.push('## Headline', '');
   L.push(head(['Dataset', 'Method', 'Image AUROC', 'Pixel AUROC', 'AUPRO', 'F1-max', `img/s @${m.protocol.speed.imageSize}px b${b1}`, `img/s b${bN}`]));
   const methods: { label: string; get: (d: string) => { mm?: { imageAuroc: number | null; pixelAuroc: number | null; aupro: number | null; f1Max: number | null }; s1: number | null; sN: number | null } }[] = [
-    { label: 'ntsnet NTSNet (CoT + EMAN)', get: (d) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) },
-    { label: 'ntsnet symmetric baseline', get: (d) => ({ mm: own(r.train.get(key(d, 'baseline'))), s1: speedOf(r.speed.get('basic'), b1), sN: speedOf(r.speed.get('basic'), bN) }) },
+    ...(m.configs.includes('ntsnet') ? [{ label: 'ntsnet NTSNet (CoT + EMAN)', get: (d: string) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) }] : []),
+    ...(m.configs.includes('baseline') ? [{ label: 'ntsnet symmetric baseline', get: (d: string) => ({ mm: own(r.train.get(key(d, 'baseline'))), s1: speedOf(r.speed.get('basic'), b1), sN: speedOf(r.speed.get('basic'), bN) }) }] : []),
     ...m.peers.map((p) => ({ label: `anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18'}`, get: (d: string) => { const pr = r.peers.get(key(d, p)); return { mm: pr?.metrics, s1: peerSpeed(pr, b1), sN: peerSpeed(pr, bN) }; } })),
   ];
   const summary: BenchSummary = { protocol: m.protocol.name, teacher: m.teacher, datasets: {}, speed256: {} };
@@ -134,6 +137,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
 
   // Table 1.
   L.push('## Table 1: NTSNet per dataset', '');
+  if (!m.configs.includes('ntsnet')) L.push('Not run: the `ntsnet` configuration is not in --configs.', '');
   L.push(head(['Dataset', 'Image AUROC', 'Pixel AUROC', 'AUPRO', 'F1-max', 'epochs (best)', 'fit s', 'test img/s']));
   for (const d of ds) {
     const t = r.train.get(key(d, 'ntsnet'));
@@ -152,11 +156,12 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   L.push(head(['Model', 'Student params (M)', 'Teacher params (M)', 'Size (MB, float32, both nets)', `img/s b${b1}`, `img/s b${bN}`, ...ds.flatMap((d) => [`${d}: s/epoch`, `${d}: peak RSS (MiB)`])]));
   for (const [label, arch, cfgs] of [['NTSNet (CoT student)', 'cot', ['ntsnet', 'cot']], ['Symmetric baseline (basic student)', 'basic', ['baseline', 'eman']]] as const) {
     const s = r.speed.get(arch);
+    const params = s?.parameters ?? ds.flatMap((d) => cfgs.map((c) => r.train.get(key(d, c))?.parameters)).find((x) => !!x);
     const per = ds.flatMap((d) => {
       const runs = cfgs.map((c) => r.train.get(key(d, c))).filter((x): x is TrainRunRecord => !!x);
       return [runs.map((x) => `${num(x.secondsPerEpoch, 1)} (${x.name})`).join(', ') || 'n/a', runs.map((x) => `${num(x.peakRssMiB, 0)} (${x.name})`).join(', ') || 'n/a'];
     });
-    L.push(row([label, num(s ? s.parameters.student / 1e6 : null, 2), num(s ? s.parameters.teacher / 1e6 : null, 2), num(s ? ((s.parameters.student + s.parameters.teacher) * 4) / 2 ** 20 : null, 1), num(speedOf(s, b1), 2), num(speedOf(s, bN), 2), ...per]));
+    L.push(row([label, num(params ? params.student / 1e6 : null, 2), num(params ? params.teacher / 1e6 : null, 2), num(params ? ((params.student + params.teacher) * 4) / 2 ** 20 : null, 1), num(speedOf(s, b1), 2), num(speedOf(s, bN), 2), ...per]));
   }
   for (const p of m.peers) {
     const any = ds.map((d) => r.peers.get(key(d, p))).find((x) => !!x);
@@ -169,7 +174,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
     const bank = any?.tool.memoryBank as number[] | null | undefined;
     L.push(row([`anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18 (no training: memory bank)'}`, num(params ? params.student / 1e6 : null, 2), num(params ? params.teacher / 1e6 : null, 2), `${num(params ? ((params.student + params.teacher) * 4) / 2 ** 20 : null, 1)}${bank ? ` + bank ${bank.join(' x ')} (${num((bank[0]! * bank[1]! * 4) / 2 ** 20, 1)} MB, ${any!.dataset})` : ''}`, num(peerSpeed(any, b1), 2), num(peerSpeed(any, bN), 2), ...per]));
   }
-  L.push('', 'Parameter counts exclude BatchNorm running statistics. PatchCore speed is timed with a memory bank of the size a training at the speed resolution would give (filled from the real bank), because its nearest-neighbour search grows with the bank.', '');
+  L.push('', `Parameter counts exclude BatchNorm running statistics.${m.peers.includes('patchcore') ? ' PatchCore speed is timed with a memory bank of the size a training at the speed resolution would give (filled from the real bank), because its nearest-neighbour search grows with the bank.' : ''}`, '');
 
   // Table 3.
   L.push('## Table 3: ablation', '');
@@ -186,7 +191,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   // Table 4.
   L.push('## Table 4: teacher / student depth', '');
   L.push(head(['Teacher', 'Student', 'Status']));
-  L.push(row(['ResNet18', 'ResNet18', m.teacher.imagenet ? 'see Table 1' : 'see Table 1 (random teacher, not the paper setting)']));
+  L.push(row(['ResNet18', 'ResNet18', !m.configs.includes('ntsnet') ? 'not run (ntsnet not in --configs)' : m.teacher.imagenet ? 'see Table 1' : 'see Table 1 (random teacher, not the paper setting)']));
   for (const [t, s] of [['ResNet34', 'ResNet18'], ['ResNet18', 'ResNet34'], ['ResNet34', 'ResNet34']]) {
     L.push(row([t!, s!, 'not run: ImageNet ResNet34 weights (torchvision IMAGENET1K_V1) cannot be obtained offline here, and a random-teacher number would not be the paper\'s setting']));
   }
@@ -227,6 +232,10 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   }
   L.push('', 'AUPRO: per-region overlap integrated up to 30 % false-positive rate, normalised (MVTec AD definition; src/metrics/aupro.ts). F1-max: best image-level F1 over thresholds (src/metrics/f1.ts). Both are checked against independent Python references in test/aupro_f1.test.ts.', '');
 
+  // Notes of the evaluations (undefined metrics and why).
+  const notes = [...r.train.values()].flatMap((t) => t.test.notes.map((n) => `- ${t.dataset}/${t.name}: ${n}`));
+  if (notes.length) L.push('## Notes', '', ...notes, '');
+
   // Runs.
   L.push('## Runs', '');
   L.push(head(['Dataset', 'Run', 'Epochs', 'Best epoch', 'Fit (s)', 's/epoch', 'Test (s)', 'Peak RSS (MiB)', 'Teacher']));
@@ -235,7 +244,8 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
       L.push(row([d, t.name, t.epochs, t.bestEpoch, num(t.fitSeconds, 0), num(t.secondsPerEpoch, 1), num(t.test.seconds, 1), num(t.peakRssMiB, 0), t.teacher.imagenet ? 'ImageNet' : t.teacher.source]));
     }
     for (const p of [...r.peers.values()].filter((x) => x.dataset === d)) {
-      L.push(row([d, `anomalib-${p.name}`, String((p.tool.settings as { epochs?: number } | undefined)?.epochs ?? ''), 'last', num(p.tool.fitSeconds as number, 0), '', num(p.tool.testSeconds as number, 1), num(p.tool.peakRssMiB as number, 0), p.teacher]));
+      const h = (p.tool.history as { seconds: number }[] | undefined) ?? [];
+      L.push(row([d, `anomalib-${p.name}`, String((p.tool.settings as { epochs?: number } | undefined)?.epochs ?? ''), 'last', num(p.tool.fitSeconds as number, 0), h.length ? num(h.reduce((a, x) => a + x.seconds, 0) / h.length, 1) : 'n/a', num(p.tool.testSeconds as number, 1), num(p.tool.peakRssMiB as number, 0), p.teacher]));
     }
   }
   L.push('');
@@ -269,7 +279,7 @@ function losses(r: BenchResults, ds: string[]): string[] {
   const out: string[] = [];
   for (const d of ds) {
     const n = own(r.train.get(key(d, 'ntsnet')));
-    if (!n) { out.push(`- ${d}: NTSNet not run yet.`); continue; }
+    if (!n) { out.push(`- ${d}: NTSNet ${r.meta.configs.includes('ntsnet') ? 'not run yet' : 'not in --configs'}.`); continue; }
     const others: [string, { imageAuroc: number | null; pixelAuroc: number | null } | undefined][] = [
       ['the symmetric baseline', own(r.train.get(key(d, 'baseline')))],
       ['+ CoT only', own(r.train.get(key(d, 'cot')))],

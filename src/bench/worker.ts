@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { loadTf } from '../backend/index.js';
 import { runSpeedJob, runTrainJob, type Job } from './jobs.js';
+import { WORKER_FAILED } from './runner.js';
 
 const file = process.argv[2];
 if (!file) {
@@ -15,6 +16,6 @@ try {
   if (job.kind === 'train') await runTrainJob(tf, job);
   else await runSpeedJob(tf, job);
 } catch (e) {
-  process.stderr.write(`benchmark job ${file} failed: ${e instanceof Error ? (process.env.NTSNET_DEBUG ? e.stack : e.message) : String(e)}\n`);
+  process.stderr.write(`${WORKER_FAILED} ${e instanceof Error ? (process.env.NTSNET_DEBUG ? e.stack : e.message) : String(e)}\n`);
   process.exit(1);
 }

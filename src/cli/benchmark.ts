@@ -10,7 +10,7 @@ import { int, positiveInt } from './options.js';
 
 interface BenchFlags {
   protocol: string; dataset: string[]; out?: string; configs: string; peers: string; teacher: 'auto' | 'imagenet' | 'random';
-  teacherWeights?: string; seed: number; epochs?: number; speed: boolean; python?: string; report: boolean;
+  teacherWeights?: string; seed: number; epochs?: number; speed: boolean; python?: string; report: boolean; skipBad?: boolean;
 }
 
 export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
@@ -27,30 +27,32 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
     .option('--seed <n>', 'seed of splits, initialisation and data order', int, 42)
     .option('--epochs <n>', "override the protocol's epochs (recorded in the report)", positiveInt)
     .option('--no-speed', 'skip the Table 2 speed measurements')
-    .option('--python <exe>', 'Python of the anomalib environment (default .bench/venv/bin/python; see benchmarks/peers/setup-anomalib.sh)')
+    .option('--python <exe>', 'Python of the anomalib environment (default $NTSNET_BENCH_VENV/bin/python, else <repository>/.bench/venv/bin/python; see benchmarks/peers/setup-anomalib.sh)')
+    .option('--skip-bad', 'skip unreadable images with a warning instead of failing')
     .option('--no-report', 'run the jobs only')
     .action(async (o: BenchFlags) => {
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const proto = protocol(o.protocol);
-      const configs = o.configs.split(',').map((s) => s.trim()).filter(Boolean);
+      const configs = [...new Set(o.configs.split(',').map((s) => s.trim()).filter(Boolean))];
       const bad = configs.filter((c) => !(ABLATION_NAMES as string[]).includes(c));
       if (bad.length || !configs.length) throw new Error(`--configs: unknown ${bad.join(', ') || '(empty)'}; choose from ${ABLATION_NAMES.join(', ')}.`);
+      if (o.teacherWeights && o.teacher === 'random') throw new Error('--teacher-weights is used with --teacher auto or imagenet, not --teacher random.');
       const datasets: BenchDataset[] = [];
-      for (const d of o.dataset) datasets.push(...(await resolveBenchDatasets(d, o.seed)));
+      for (const d of [...new Set(o.dataset.map((x) => path.resolve(x)))]) datasets.push(...(await resolveBenchDatasets(d, o.seed, log)));
       const ids = datasets.map((d) => d.id);
       const dup = ids.find((id, i) => ids.indexOf(id) !== i);
-      if (dup) throw new Error(`two datasets are both named '${dup}'; give each --dataset once.`);
+      if (dup) throw new Error(`two datasets are both named '${dup}' (results are kept per folder name): benchmark them into separate --out folders.`);
       const out = path.resolve(o.out ?? path.join('results', proto.name));
-      log(`benchmark: protocol ${proto.name} (${proto.description}); datasets ${ids.join(', ')}; configs ${configs.join(', ')}; out ${out}`);
-      const peers = o.peers === 'none' ? [] : o.peers.split(',').map((s) => s.trim()).filter(Boolean);
+      log(`benchmark: protocol ${proto.name} (${proto.description}), seed ${o.seed}; datasets ${ids.join(', ')}; configs ${configs.join(', ')}; out ${out}`);
+      const peers = o.peers.trim() === 'none' ? [] : [...new Set(o.peers.split(',').map((s) => s.trim()).filter(Boolean))];
       const badPeer = peers.filter((p) => !(PEERS as readonly string[]).includes(p));
-      if (badPeer.length) throw new Error(`--peers: unknown ${badPeer.join(', ')}; choose from ${PEERS.join(', ')} or none.`);
+      if (badPeer.length) throw new Error(`--peers: unknown ${badPeer.join(', ')}; give a comma-separated list of ${PEERS.join(', ')}, or just 'none'.`);
       const tf = tfLoader();
       const r = await runBenchmark(tf, {
         protocol: proto, datasets, out, configs: configs as AblationName[], peers: peers as PeerName[], teacherMode: o.teacher,
         teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed, python: o.python, report: o.report,
-        command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
-      });
+        skipBad: o.skipBad, command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
+      }, [...new Set(o.dataset.map((x) => path.resolve(x)))]);
       if (r.report) process.stdout.write(`${r.report}\n`);
     });
 }
