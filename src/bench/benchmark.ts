@@ -47,7 +47,11 @@ function gitCommit(): string {
  * folder that is not a benchmark run (so nothing of the user's is overwritten).
  */
 async function checkOutFolder(out: string, datasetRoots: string[]): Promise<void> {
-  for (const d of datasetRoots) await assertOutsideDataset(out, d);
+  for (const d of datasetRoots) {
+    await assertOutsideDataset(out, d);
+    const rel = path.relative(path.resolve(out), path.resolve(d));
+    if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new Error(`--out ${out} contains the dataset folder ${d}; the run writes one folder per dataset name inside --out and could write into the data. Choose an output folder outside the dataset's parent folder.`);
+  }
   const st = await stat(out).catch(() => undefined);
   if (!st) return;
   if (!st.isDirectory()) throw new Error(`--out ${out} is an existing file, not a folder. Choose a folder path (it is created if missing).`);
