@@ -85,6 +85,11 @@ function peerSpeed(p: PeerRunRecord | undefined, b: number): number | null {
   return sp.find((x) => x.batchSize === b)?.imagesPerSecond ?? null;
 }
 
+/** A peer is timed once (on the first dataset): the record of that peer that holds the timing. */
+function timedPeer(r: BenchResults, name: PeerName): PeerRunRecord | undefined {
+  return [...r.peers.values()].find((p) => p.name === name && ((p.tool.speed as unknown[] | undefined)?.length ?? 0) > 0);
+}
+
 /** Machine-readable headline figures (summary.json). */
 export interface BenchSummary {
   protocol: string;
@@ -120,7 +125,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   const methods: { label: string; get: (d: string) => { mm?: { imageAuroc: number | null; pixelAuroc: number | null; aupro: number | null; f1Max: number | null }; s1: number | null; sN: number | null } }[] = [
     ...(m.configs.includes('ntsnet') ? [{ label: 'ntsnet NTSNet (CoT + EMAN)', get: (d: string) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) }] : []),
     ...(m.configs.includes('baseline') ? [{ label: 'ntsnet symmetric baseline', get: (d: string) => ({ mm: own(r.train.get(key(d, 'baseline'))), s1: speedOf(r.speed.get('basic'), b1), sN: speedOf(r.speed.get('basic'), bN) }) }] : []),
-    ...m.peers.map((p) => ({ label: `anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18'}`, get: (d: string) => { const pr = r.peers.get(key(d, p)); return { mm: pr?.metrics, s1: peerSpeed(pr, b1), sN: peerSpeed(pr, bN) }; } })),
+    ...m.peers.map((p) => ({ label: `anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18'}`, get: (d: string) => { const pr = r.peers.get(key(d, p)); const tp = timedPeer(r, p); return { mm: pr?.metrics, s1: peerSpeed(tp, b1), sN: peerSpeed(tp, bN) }; } })),
   ];
   const summary: BenchSummary = { protocol: m.protocol.name, teacher: m.teacher, datasets: {}, speed256: {} };
   for (const d of ds) {
@@ -268,7 +273,8 @@ function ratioLines(r: BenchResults, ds: string[], b1: number, bN: number): stri
       if (!n || !pr) continue;
       const diff = (a: number | null, b: number | null): string => (a === null || b === null ? 'n/a' : `${a >= b ? '+' : ''}${(100 * (a - b)).toFixed(1)}`);
       const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
-      out.push(`- ${d}: NTSNet vs ${name}: image AUROC ${diff(n.imageAuroc, pr.metrics.imageAuroc)} points, pixel AUROC ${diff(n.pixelAuroc, pr.metrics.pixelAuroc)} points; speed ratio (NTSNet / ${name}) ${ratio(speedOf(r.speed.get('cot'), b1), peerSpeed(pr, b1))} at batch ${b1}, ${ratio(speedOf(r.speed.get('cot'), bN), peerSpeed(pr, bN))} at batch ${bN}.`);
+      const tp = timedPeer(r, p);
+      out.push(`- ${d}: NTSNet vs ${name}: image AUROC ${diff(n.imageAuroc, pr.metrics.imageAuroc)} points, pixel AUROC ${diff(n.pixelAuroc, pr.metrics.pixelAuroc)} points; speed ratio (NTSNet / ${name}) ${ratio(speedOf(r.speed.get('cot'), b1), peerSpeed(tp, b1))} at batch ${b1}, ${ratio(speedOf(r.speed.get('cot'), bN), peerSpeed(tp, bN))} at batch ${bN}.`);
     }
   }
   return out;
