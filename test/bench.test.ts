@@ -144,6 +144,7 @@ test('ntsnet benchmark: trains, writes the report, resumes without retraining, r
   await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', other, '--out', out, '--configs', 'baseline', '--peers', 'none', '--no-speed', '--epochs', '1', '--teacher', 'random']), /different settings[\s\S]*dataset: /);
   await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--configs', 'bogus', '--out', out]), /--configs: unknown bogus/);
   await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--peers', 'efficientad', '--out', out]), /--peers: unknown efficientad/);
+  await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--peers', 'none,stfpm', '--out', out]), /'none' cannot be combined with peers/);
 });
 
 test('ntsnet benchmark refuses unsafe output folders and a missing peer environment before writing or training anything', { timeout: 300_000 }, async () => {

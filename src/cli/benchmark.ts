@@ -45,6 +45,7 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       const out = path.resolve(o.out ?? path.join('results', proto.name));
       log(`benchmark: protocol ${proto.name} (${proto.description}), seed ${o.seed}; datasets ${ids.join(', ')}; configs ${configs.join(', ')}; out ${out}`);
       const peers = o.peers.trim() === 'none' ? [] : [...new Set(o.peers.split(',').map((s) => s.trim()).filter(Boolean))];
+      if (peers.includes('none')) throw new Error(`--peers: 'none' cannot be combined with peers (got '${o.peers}'); give 'none' alone, or a list of ${PEERS.join(', ')}.`);
       const badPeer = peers.filter((p) => !(PEERS as readonly string[]).includes(p));
       if (badPeer.length) throw new Error(`--peers: unknown ${badPeer.join(', ')}; give a comma-separated list of ${PEERS.join(', ')}, or just 'none'.`);
       const tf = tfLoader();
