@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { loadTf } from '../src/backend/index.js';
 import { resolveBenchDatasets } from '../src/bench/datasets.js';
 import { runSpeedJob } from '../src/bench/jobs.js';
-import { DEFAULT_PEER_PYTHON, benchTeacher } from '../src/bench/peers.js';
+import { DEFAULT_PEER_PYTHON, benchTeacher, writeBenchTeacher } from '../src/bench/peers.js';
 import { variantsFor } from '../src/bench/plan.js';
 import { epochsFor, protocol } from '../src/bench/protocol.js';
 import { perLayerMaps, variantMaps } from '../src/bench/variants.js';
@@ -86,8 +86,10 @@ test('resolveBenchDatasets: MVTec category, MVTec root (one per category), Magne
 test('benchTeacher(random) exports exactly the seeded teacher ntsnet trains with, in PyTorch layout for anomalib', async () => {
   const out = makeTempDir('benchteacher');
   const base = protocol('cpu').base;
-  const t = await benchTeacher(tf, 'random', undefined, base, out);
+  const t = await benchTeacher('random', undefined, base.train.seed, out);
   assert.equal(t.imagenet, false);
+  assert.ok(!existsSync(t.file), 'benchTeacher writes nothing');
+  await writeBenchTeacher(tf, t, base.model);
   const file = await readSafetensors(t.file);
   const model = NTSNet.create(tf, { ...base.model, studentBlock: 'basic' }, 'random', base.train.seed);
   const ref = paramsToRaw(model.teacher);
@@ -95,7 +97,7 @@ test('benchTeacher(random) exports exactly the seeded teacher ntsnet trains with
   assert.deepEqual(file.get('conv1.weight')!.shape, [64, 3, 7, 7]);
   for (const [k, v] of ref) assert.deepEqual(torchToTfLayout(file.get(k)!).data, v.data, k);
   model.dispose();
-  await assert.rejects(benchTeacher(tf, 'imagenet', path.join(out, 'missing.pth'), base, out), /does not exist/);
+  await assert.rejects(benchTeacher('imagenet', path.join(out, 'missing.pth'), base.train.seed, out), /does not exist/);
 });
 
 test('runSpeedJob writes parameter counts and images/s per batch size', async () => {

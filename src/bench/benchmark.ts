@@ -8,7 +8,7 @@ import { assertOutsideDataset, NTSNET_VERSION } from '../engine/paths.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { BenchDataset } from './datasets.js';
 import type { TrainJob } from './jobs.js';
-import { DEFAULT_PEER_PYTHON, benchTeacher, checkPeerPython, runPeer, type PeerName } from './peers.js';
+import { DEFAULT_PEER_PYTHON, benchTeacher, checkPeerPython, runPeer, writeBenchTeacher, type PeerName } from './peers.js';
 import type { AblationName } from './plan.js';
 import type { Protocol } from './protocol.js';
 import { collectResults, writeReport, type BenchMeta } from './report.js';
@@ -77,7 +77,7 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
   if (o.peers.length) checkPeerPython(python);
   const base = structuredClone(o.protocol.base);
   base.train.seed = o.seed;
-  const teacher = await benchTeacher(tf, o.teacherMode, o.teacherWeights, base, o.out, false);
+  const teacher = await benchTeacher(o.teacherMode, o.teacherWeights, o.seed, o.out);
   const metaFile = path.join(o.out, 'benchmark.json');
   const prev = (await stat(metaFile).catch(() => undefined)) ? await readRunJson<BenchMeta>(metaFile) : undefined;
   const settings = (m: { protocol: string; seed: number; epochs: number | null; imagenet: boolean }): string => `protocol ${m.protocol}, seed ${m.seed}, epochs ${m.epochs ?? 'from the protocol'}, ${m.imagenet ? 'ImageNet' : 'random'} teacher`;
@@ -92,7 +92,7 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
   }
 
   // Checks passed: from here on the run folder is written.
-  await benchTeacher(tf, o.teacherMode, o.teacherWeights, base, o.out, true);
+  await writeBenchTeacher(tf, teacher, base.model);
   o.log(`teacher: ${teacher.description}`);
   const ids = (xs: { id: string }[]): string[] => xs.map((d) => d.id);
   const meta: BenchMeta = {

@@ -5,14 +5,14 @@ import { applySavedSplit, type FolderSpec } from '../data/folder.js';
 import { loadImageSet } from '../engine/batches.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import type { RunConfig } from '../engine/config.js';
-import { evaluate } from '../engine/evaluate.js';
+import { evaluate, loadTestMasks } from '../engine/evaluate.js';
 import { fit, type EpochRecord } from '../engine/fit.js';
 import { measureInference, type SpeedResult } from '../engine/speed.js';
 import type { ModelConfig } from '../model/config.js';
 import { NTSNet } from '../model/ntsnet.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { Variant } from './plan.js';
-import { mapMetrics, perLayerMaps, testMasks, variantMaps, type MapMetrics } from './variants.js';
+import { mapMetrics, perLayerMaps, variantMaps, type MapMetrics } from './variants.js';
 
 /** A training job: fit one configuration on one dataset, evaluate it and its evaluation-time variants. */
 export interface TrainJob {
@@ -99,7 +99,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob): Promise<TrainRunRecord
     const set = await loadImageSet(ds.test.map((t) => t.path), size);
     const lm = perLayerMaps(tf, model, set, config.train.evalBatchSize);
     const labels = ds.test.map((t) => t.label);
-    const gt = await testMasks(ds, size);
+    const gt = await loadTestMasks(ds, size);
     const variants: (Variant & MapMetrics)[] = [];
     for (const v of job.variants) {
       const { maps, scores } = variantMaps(tf, lm, v);

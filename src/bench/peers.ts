@@ -14,7 +14,8 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { runLogged } from '../util/process.js';
 import type { BenchDataset } from './datasets.js';
 import { readRunJson } from './runner.js';
-import { mapMetrics, testMasks, type MapMetrics } from './variants.js';
+import { mapMetrics, type MapMetrics } from './variants.js';
+import { loadTestMasks } from '../engine/evaluate.js';
 
 /** anomalib models run as peers. */
 export const PEERS = ['stfpm', 'patchcore'] as const;
@@ -47,17 +48,18 @@ export interface BenchTeacher {
   imagenet: boolean;
   /** Human description for the report. */
   description: string;
+  /** The seed of ntsnet's random teacher when `file` is that teacher's export (written by {@link writeBenchTeacher}). */
+  randomSeed?: number;
 }
 
 /**
  * Decides the teacher of a benchmark run. `auto` / `imagenet`: the torchvision ImageNet ResNet18 file (explicit path
  * or ntsnet's weights cache; never downloaded here); `auto` falls back to the seeded random teacher ntsnet's training
- * jobs then use (bit-identical: exported from `NTSNet.create(..., 'random', seed)`), saved as safetensors in
- * `out/weights/` so that anomalib's backbone gets exactly the same tensors (only when `write`; otherwise the path is
- * returned without writing, for checks made before a run starts).
+ * jobs then use; its export to `out/weights/` is written by {@link writeBenchTeacher}. Writes nothing itself, so that
+ * it can be called before a run's checks pass.
  * @throws Error when `imagenet` is required but not found.
  */
-export async function benchTeacher(tf: Tf, mode: 'auto' | 'imagenet' | 'random', explicit: string | undefined, config: RunConfig, out: string, write = true): Promise<BenchTeacher> {
+export async function benchTeacher(mode: 'auto' | 'imagenet' | 'random', explicit: string | undefined, seed: number, out: string): Promise<BenchTeacher> {
   if (mode !== 'random') {
     try {
       const w = await resolveResnet18Weights({ path: explicit, download: false });
@@ -66,20 +68,28 @@ export async function benchTeacher(tf: Tf, mode: 'auto' | 'imagenet' | 'random',
       if (mode === 'imagenet' || explicit) throw e;
     }
   }
-  const file = path.join(out, 'weights', `teacher-random-seed${config.train.seed}.safetensors`);
-  if (write && !existsSync(file)) {
-    const model = NTSNet.create(tf, config.model, 'random', config.train.seed);
-    try {
-      const raw: RawStateDict = new Map();
-      for (const [k, v] of paramsToRaw(model.teacher)) raw.set(k, tfToTorchLayout(v));
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFileAtomic(file, serializeSafetensors(raw, { source: `ntsnet seeded random ResNet18 teacher (seed ${config.train.seed})` }));
-    } finally {
-      model.dispose();
-    }
-  }
   const why = mode === 'random' ? 'chosen with --teacher random' : 'ImageNet weights not available';
-  return { file, imagenet: false, description: `seeded random ResNet18 (ntsnet teacher, seed ${config.train.seed}; ${why})` };
+  return {
+    file: path.join(out, 'weights', `teacher-random-seed${seed}.safetensors`), imagenet: false, randomSeed: seed,
+    description: `seeded random ResNet18 (ntsnet teacher, seed ${seed}; ${why})`,
+  };
+}
+
+/**
+ * Writes the seeded random teacher of `t` (when it is one and not written yet) in PyTorch layout with torchvision
+ * names: bit-identical to the teacher of `NTSNet.create(tf, model, 'random', seed)`.
+ */
+export async function writeBenchTeacher(tf: Tf, t: BenchTeacher, model: RunConfig['model']): Promise<void> {
+  if (t.randomSeed === undefined || existsSync(t.file)) return;
+  const net = NTSNet.create(tf, model, 'random', t.randomSeed);
+  try {
+    const raw: RawStateDict = new Map();
+    for (const [k, v] of paramsToRaw(net.teacher)) raw.set(k, tfToTorchLayout(v));
+    await mkdir(path.dirname(t.file), { recursive: true });
+    await writeFileAtomic(t.file, serializeSafetensors(raw, { source: `ntsnet seeded random ResNet18 teacher (seed ${t.randomSeed})` }));
+  } finally {
+    net.dispose();
+  }
 }
 
 /** What a peer run writes to run.json (metrics computed by ntsnet's metric code from anomalib's raw maps). */
@@ -131,7 +141,7 @@ export async function runPeer(o: PeerOptions): Promise<PeerRunRecord> {
   const size = c.model.imageSize, hw = size * size, n = ds.test.length;
   const scores = await readF32(path.join(o.dir, 'scores.f32'), n);
   const maps = await readF32(path.join(o.dir, 'maps.f32'), n * hw);
-  const gt = await testMasks(ds, size);
+  const gt = await loadTestMasks(ds, size);
   const labels = ds.test.map((t) => t.label);
   const rec: PeerRunRecord = {
     kind: 'peer', dataset: o.dataset.id, name: o.peer, teacher: o.teacher.description, tool,

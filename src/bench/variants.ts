@@ -1,9 +1,6 @@
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
-import type { SplitDataset } from '../data/folder.js';
-import { loadMaskForImage } from '../data/image.js';
 import { chunks, toBatch, type ImageSet } from '../engine/batches.js';
-import { mapLimit } from '../util/concurrency.js';
 import { gaussianBlur } from '../model/anomalyMap.js';
 import type { LayerId } from '../model/config.js';
 import { layerDistance } from '../model/loss.js';
@@ -100,13 +97,4 @@ export function mapMetrics(scores: Float32Array, labels: readonly number[], maps
     f1Max: f1?.f1 ?? null,
     f1Threshold: f1 ? f1.threshold : null,
   };
-}
-
-/** Ground-truth masks of the test split at `size` ([N * size * size], 0/1), or null when a defective image has none. */
-export async function testMasks(ds: SplitDataset, size: number): Promise<Uint8Array | null> {
-  if (!ds.test.every((t) => t.label === 0 || t.maskPath)) return null;
-  const hw = size * size;
-  const gt = new Uint8Array(ds.test.length * hw);
-  await mapLimit(ds.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMaskForImage(t.maskPath, t.path, size), i * hw); });
-  return gt;
 }

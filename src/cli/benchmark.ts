@@ -38,7 +38,8 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       if (bad.length || !configs.length) throw new Error(`--configs: unknown ${bad.join(', ') || '(empty)'}; choose from ${ABLATION_NAMES.join(', ')}.`);
       if (o.teacherWeights && o.teacher === 'random') throw new Error('--teacher-weights is used with --teacher auto or imagenet, not --teacher random.');
       const datasets: BenchDataset[] = [];
-      for (const d of [...new Set(o.dataset.map((x) => path.resolve(x)))]) datasets.push(...(await resolveBenchDatasets(d, o.seed, log)));
+      const roots = [...new Set(o.dataset.map((x) => path.resolve(x)))];
+      for (const d of roots) datasets.push(...(await resolveBenchDatasets(d, o.seed, log)));
       const ids = datasets.map((d) => d.id);
       const dup = ids.find((id, i) => ids.indexOf(id) !== i);
       if (dup) throw new Error(`two datasets are both named '${dup}' (results are kept per folder name): benchmark them into separate --out folders.`);
@@ -53,7 +54,7 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
         protocol: proto, datasets, out, configs: configs as AblationName[], peers: peers as PeerName[], teacherMode: o.teacher,
         teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed, python: o.python, report: o.report,
         skipBad: o.skipBad, command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
-      }, [...new Set(o.dataset.map((x) => path.resolve(x)))]);
+      }, roots);
       if (r.report) process.stdout.write(`${r.report}\n`);
     });
 }

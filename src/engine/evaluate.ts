@@ -57,12 +57,10 @@ export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSi
   }
   let pixelAuroc: number | null = null;
   const missing = cat.test.filter((t) => t.label === 1 && !t.maskPath);
-  if (missing.length) {
+  const gt = await loadTestMasks(cat, size);
+  if (!gt) {
     notes.push(`pixel AUROC not available: ${missing.length} defective image(s) have no mask (e.g. ${path.relative(cat.root, missing[0]!.path)}); image AUROC does not need masks.`);
   } else {
-    const hw = size * size;
-    const gt = new Uint8Array(cat.test.length * hw);
-    await mapLimit(cat.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMaskForImage(t.maskPath, t.path, size), i * hw); });
     pixelAuroc = auroc(maps!, gt);
     if (pixelAuroc === null)
       notes.push(gt.includes(1)
@@ -78,6 +76,19 @@ export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSi
     seconds: (Date.now() - t0) / 1000, imagesPerSecond: cat.test.length / scoreSeconds,
     images: cat.test.map((t, i) => ({ file: path.relative(cat.root, t.path).split(path.sep).join('/'), defectType: t.defectType, label: t.label, score: scores[i]! })),
   };
+}
+
+/**
+ * Ground-truth masks of a test split at `size` x `size` (nearest-neighbour, binarised as docs/data.md; all zero for
+ * normal images): [N * size * size] uint8 0/1, image-major. Null when some defective image has no mask.
+ * @throws DataError when a mask cannot be aligned with its image.
+ */
+export async function loadTestMasks(ds: SplitDataset, size: number): Promise<Uint8Array | null> {
+  if (ds.test.some((t) => t.label === 1 && !t.maskPath)) return null;
+  const hw = size * size;
+  const gt = new Uint8Array(ds.test.length * hw);
+  await mapLimit(ds.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMaskForImage(t.maskPath, t.path, size), i * hw); });
+  return gt;
 }
 
 const pct = (v: number | null): string => (v === null ? 'n/a' : (100 * v).toFixed(1));

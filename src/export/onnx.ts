@@ -26,6 +26,7 @@ import { BN_EPS } from '../model/batchnorm.js';
 import type { LayerId, ModelConfig } from '../model/config.js';
 import { COT_KERNEL } from '../model/cot.js';
 import { maxLayer } from '../model/networks.js';
+import { tfToTorchLayout } from '../model/params.js';
 import { RESNET_BLOCKS, STAGES } from '../model/resnet.js';
 import type { RawStateDict, RawTensor } from '../model/weights/safetensors.js';
 import { PbWriter, pbRead, type PbField } from './protobuf.js';
@@ -195,13 +196,8 @@ function valueInfo(name: string, dims: OnnxDim[]): PbWriter {
 /** TF-layout filter [kh, kw, in, out] (HWIO) -> ONNX layout [out, in, kh, kw] (OIHW). */
 export function hwioToOihw(t: RawTensor): { dims: number[]; data: Float32Array } {
   if (t.shape.length !== 4) throw new Error(`hwioToOihw: expected a 4-D filter, got shape [${t.shape}]`);
-  const [h, w, i, o] = t.shape as [number, number, number, number];
-  const out = new Float32Array(t.data.length);
-  for (let hh = 0; hh < h; hh++)
-    for (let ww = 0; ww < w; ww++)
-      for (let ii = 0; ii < i; ii++)
-        for (let oo = 0; oo < o; oo++) out[((oo * i + ii) * h + hh) * w + ww] = t.data[((hh * w + ww) * i + ii) * o + oo]!;
-  return { dims: [o, i, h, w], data: out };
+  const { shape, data } = tfToTorchLayout(t);
+  return { dims: shape, data };
 }
 
 /** Writes the graph of one network (teacher or student) into a builder, reading weights from a TF-layout state dict. */
