@@ -11,6 +11,11 @@ if [ ! -d "$data" ]; then
   exit 1
 fi
 bash scripts/setup.sh
-# --teacher auto: the ImageNet ResNet18 weights (--teacher-weights, cache, or download) when available, else a
-# random teacher with a loud warning, so the demo also runs offline. Pass --teacher imagenet to require them.
-node dist/src/cli/main.js fit --data "$data" --out "$out" --preset cpu --teacher auto --test "$@"
+# The ImageNet teacher: --teacher-weights (among the extra options), else $NTSNET_TEACHER_WEIGHTS, else this project's
+# shared trunk when it is there, else ntsnet's own order (cache folder, then torchvision's download). Never a random
+# teacher: without weights, fit stops and says where to put which file.
+shared="../shared/weights/resnet18-imagenet-trunk.safetensors"
+if [ -z "${NTSNET_TEACHER_WEIGHTS:-}" ] && [ -f "$shared" ]; then export NTSNET_TEACHER_WEIGHTS="$shared"; fi
+start=$(date +%s)
+node dist/src/cli/main.js fit --data "$data" --out "$out" --preset cpu --teacher imagenet --test "$@"
+echo "demo: fit + test wall time $(( $(date +%s) - start )) s"

@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../util/atomic.js';
 import type { BenchDataset } from './datasets.js';
 import type { TrainJob } from './jobs.js';
 import { DEFAULT_PEER_PYTHON, benchTeacher, checkPeerPython, runPeer, writeBenchTeacher, type PeerName } from './peers.js';
-import type { AblationName } from './plan.js';
+import { ABLATION, type AblationName } from './plan.js';
 import type { Protocol } from './protocol.js';
 import { collectResults, writeReport, type BenchMeta } from './report.js';
 import { checkJobPlans, planJobs, readRunJson, runJobs } from './runner.js';
@@ -21,7 +21,7 @@ export interface BenchmarkOptions {
   out: string;
   configs: AblationName[];
   peers: PeerName[];
-  teacherMode: 'auto' | 'imagenet' | 'random';
+  teacherMode: 'imagenet' | 'random';
   teacherWeights?: string;
   seed: number;
   epochs?: number;
@@ -77,14 +77,16 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
   if (o.peers.length) checkPeerPython(python);
   const base = structuredClone(o.protocol.base);
   base.train.seed = o.seed;
-  const teacher = await benchTeacher(o.teacherMode, o.teacherWeights, o.seed, o.out);
+  const teacher = await benchTeacher(o.teacherMode, o.teacherWeights, o.seed, o.out, o.configs.map((c) => ABLATION[c].teacherNorm));
+  // Every training job reads exactly this file (not whatever the cache or environment holds when the job starts).
+  const teacherWeights = teacher.imagenet || o.teacherMode === 'imagenet' ? teacher.file : undefined;
   const metaFile = path.join(o.out, 'benchmark.json');
   const prev = (await stat(metaFile).catch(() => undefined)) ? await readRunJson<BenchMeta>(metaFile) : undefined;
   const settings = (m: { protocol: string; seed: number; epochs: number | null; imagenet: boolean }): string => `protocol ${m.protocol}, seed ${m.seed}, epochs ${m.epochs ?? 'from the protocol'}, ${m.imagenet ? 'ImageNet' : 'random'} teacher`;
   if (prev && (prev.protocol.name !== o.protocol.name || prev.seed !== o.seed || prev.epochsOverride !== (o.epochs ?? null) || prev.teacher.imagenet !== teacher.imagenet)) {
     throw new Error(`${o.out} holds a benchmark run with ${settings({ protocol: prev.protocol.name, seed: prev.seed, epochs: prev.epochsOverride, imagenet: prev.teacher.imagenet })}; this command asks for ${settings({ protocol: o.protocol.name, seed: o.seed, epochs: o.epochs ?? null, imagenet: teacher.imagenet })}. Use another --out for different settings.`);
   }
-  const jobs = await planJobs({ protocol: o.protocol, datasets: o.datasets, out: o.out, configs: o.configs, teacherMode: o.teacherMode, teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed, skipBad: o.skipBad });
+  const jobs = await planJobs({ protocol: o.protocol, datasets: o.datasets, out: o.out, configs: o.configs, teacherMode: o.teacherMode, teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed, skipBad: o.skipBad });
   await checkJobPlans(jobs);
   for (const ds of o.datasets) {
     const known = prev?.datasets.find((d) => d.id === ds.id);
@@ -103,7 +105,7 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
     datasets: [...(prev?.datasets ?? []), ...o.datasets.filter((d) => !prev || !ids(prev.datasets).includes(d.id)).map((d) => ({ id: d.id, kind: d.kind, path: datasetPath(d) }))],
     configs: [...new Set([...(prev?.configs ?? []), ...o.configs])],
     peers: [...new Set([...(prev?.peers ?? []), ...o.peers])],
-    seed: o.seed, epochsOverride: o.epochs ?? null, teacher: { imagenet: teacher.imagenet, description: teacher.description },
+    seed: o.seed, epochsOverride: o.epochs ?? null, teacher: { imagenet: teacher.imagenet, description: teacher.description, sha256: teacher.identity.sha256, form: teacher.identity.form },
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}` },
     versions: { ntsnet: `${NTSNET_VERSION} (git ${gitCommit()})`, node: process.versions.node, tfjs: tf.version.tfjs, backend: tf.getBackend() },
     startedAt: prev?.startedAt ?? new Date().toISOString(),

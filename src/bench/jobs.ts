@@ -10,6 +10,7 @@ import { fit, type EpochRecord } from '../engine/fit.js';
 import { measureInference, type SpeedResult } from '../engine/speed.js';
 import type { ModelConfig } from '../model/config.js';
 import { NTSNet } from '../model/ntsnet.js';
+import type { TeacherIdentity } from '../model/weights/resolve.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { Variant } from './plan.js';
 import { mapMetrics, perLayerMaps, variantMaps, type MapMetrics } from './variants.js';
@@ -22,8 +23,8 @@ export interface TrainJob {
   dataset: { id: string; spec: string | FolderSpec };
   name: string;
   config: RunConfig;
-  /** `auto`: ImageNet weights if found, else a seeded random teacher (logged and recorded in run.json). */
-  teacherMode: 'auto' | 'imagenet' | 'random';
+  /** `imagenet`: the run's teacher file (required); `random`: the seeded random teacher, chosen knowingly. */
+  teacherMode: 'imagenet' | 'random';
   teacherWeights?: string;
   variants: Variant[];
   /** Skip unreadable images with a warning instead of failing (`--skip-bad`). */
@@ -49,7 +50,7 @@ export interface TrainRunRecord {
   dataset: string;
   name: string;
   config: RunConfig;
-  teacher: { source: string; sha256: string | null; imagenet: boolean };
+  teacher: TeacherIdentity;
   epochs: number;
   bestEpoch: number;
   fitSeconds: number;
@@ -89,7 +90,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob): Promise<TrainRunRecord
   if (job.teacherMode === 'random') config.teacher = 'random';
   const r = await fit(tf, {
     data: job.dataset.spec, out: ckpt, config, force: true, checkTestImages: !job.skipBad, skipBad: job.skipBad, teacherWeights: job.teacherWeights,
-    download: false, randomTeacherFallback: job.teacherMode === 'auto', log, progress: false,
+    download: false, log, progress: false,
   });
   const { model, meta } = await loadCheckpoint(tf, ckpt);
   try {

@@ -8,7 +8,7 @@ import { readDataset } from '../data/dataset.js';
 import type { RunConfig } from '../engine/config.js';
 import { NTSNet } from '../model/ntsnet.js';
 import { paramsToRaw, tfToTorchLayout } from '../model/params.js';
-import { resolveResnet18Weights } from '../model/weights/resolve.js';
+import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type TeacherIdentity } from '../model/weights/resolve.js';
 import { serializeSafetensors, type RawStateDict } from '../model/weights/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { runLogged } from '../util/process.js';
@@ -46,6 +46,8 @@ export interface BenchTeacher {
   /** File given to anomalib (torchvision names, PyTorch layout). */
   file: string;
   imagenet: boolean;
+  /** What the file is (by SHA-256). */
+  identity: TeacherIdentity;
   /** Human description for the report. */
   description: string;
   /** The seed of ntsnet's random teacher when `file` is that teacher's export (written by {@link writeBenchTeacher}). */
@@ -53,25 +55,22 @@ export interface BenchTeacher {
 }
 
 /**
- * Decides the teacher of a benchmark run. `auto` / `imagenet`: the torchvision ImageNet ResNet18 file (explicit path
- * or ntsnet's weights cache; never downloaded here); `auto` falls back to the seeded random teacher ntsnet's training
- * jobs then use; its export to `out/weights/` is written by {@link writeBenchTeacher}. Writes nothing itself, so that
- * it can be called before a run's checks pass.
- * @throws Error when `imagenet` is required but not found.
+ * Decides the teacher of a benchmark run. `imagenet`: the ImageNet ResNet18 file (explicit path, $NTSNET_TEACHER_WEIGHTS
+ * or ntsnet's weights cache; never downloaded here), required: there is no silent random fallback. `random`: the
+ * seeded random teacher ntsnet's training jobs then use (chosen knowingly); its export to `out/weights/` is written by
+ * {@link writeBenchTeacher}. Writes nothing itself, so that it can be called before a run's checks pass.
+ * @throws Error when the ImageNet weights are not found (with where to put which file), or when the BatchNorm-folded
+ *   trunk is combined with a configuration whose teacher norm changes the teacher's statistics.
  */
-export async function benchTeacher(mode: 'auto' | 'imagenet' | 'random', explicit: string | undefined, seed: number, out: string): Promise<BenchTeacher> {
+export async function benchTeacher(mode: 'imagenet' | 'random', explicit: string | undefined, seed: number, out: string, teacherNorms: string[] = []): Promise<BenchTeacher> {
   if (mode !== 'random') {
-    try {
-      const w = await resolveResnet18Weights({ path: explicit, download: false });
-      return { file: path.resolve(w.source), imagenet: w.imagenet, description: `${path.basename(w.source)} (sha256 ${w.sha256.slice(0, 8)}${w.imagenet ? ', torchvision IMAGENET1K_V1' : ', NOT the ImageNet checkpoint'})` };
-    } catch (e) {
-      if (mode === 'imagenet' || explicit) throw e;
-    }
+    const w = await resolveResnet18Weights({ path: explicit, download: false });
+    for (const n of new Set(teacherNorms)) checkTeacherForNorm(w.identity, n);
+    return { file: path.resolve(w.source), imagenet: w.imagenet, identity: w.identity, description: `${w.identity.description} (sha256 ${w.sha256.slice(0, 8)})` };
   }
-  const why = mode === 'random' ? 'chosen with --teacher random' : 'ImageNet weights not available';
   return {
-    file: path.join(out, 'weights', `teacher-random-seed${seed}.safetensors`), imagenet: false, randomSeed: seed,
-    description: `seeded random ResNet18 (ntsnet teacher, seed ${seed}; ${why})`,
+    file: path.join(out, 'weights', `teacher-random-seed${seed}.safetensors`), imagenet: false, randomSeed: seed, identity: RANDOM_TEACHER,
+    description: `seeded random ResNet18 (ntsnet teacher, seed ${seed}; chosen with --teacher random)`,
   };
 }
 

@@ -20,7 +20,7 @@ export interface BenchMeta {
   peers: PeerName[];
   seed: number;
   epochsOverride: number | null;
-  teacher: { imagenet: boolean; description: string };
+  teacher: { imagenet: boolean; description: string; sha256?: string | null; form?: string };
   machine: { cpu: string; cores: number; memoryGiB: number; os: string };
   versions: Record<string, string>;
   startedAt: string;
@@ -123,7 +123,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   L.push('## Headline', '');
   L.push(head(['Dataset', 'Method', 'Image AUROC', 'Pixel AUROC', 'AUPRO', 'F1-max', `img/s @${m.protocol.speed.imageSize}px b${b1}`, `img/s b${bN}`]));
   const methods: { label: string; get: (d: string) => { mm?: { imageAuroc: number | null; pixelAuroc: number | null; aupro: number | null; f1Max: number | null }; s1: number | null; sN: number | null } }[] = [
-    ...(m.configs.includes('ntsnet') ? [{ label: 'ntsnet NTSNet (CoT + EMAN)', get: (d: string) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) }] : []),
+    ...(m.configs.includes('ntsnet') ? [{ label: `ntsnet NTSNet (${ABLATION.ntsnet.label.replace(/^\+ both = NTSNet /, '')})`, get: (d: string) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) }] : []),
     ...(m.configs.includes('baseline') ? [{ label: 'ntsnet symmetric baseline', get: (d: string) => ({ mm: own(r.train.get(key(d, 'baseline'))), s1: speedOf(r.speed.get('basic'), b1), sN: speedOf(r.speed.get('basic'), bN) }) }] : []),
     ...m.peers.map((p) => ({ label: `anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18'}`, get: (d: string) => { const pr = r.peers.get(key(d, p)); const tp = timedPeer(r, p); return { mm: pr?.metrics, s1: peerSpeed(tp, b1), sN: peerSpeed(tp, bN) }; } })),
   ];
@@ -159,7 +159,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   L.push('## Table 2: size, speed, memory, training time', '');
   L.push(`Inference: images/s at ${m.protocol.speed.imageSize} px, full pipeline (features, anomaly map, smoothing, score; read back), median of ${m.protocol.speed.runs} timed runs after warm-up, on this machine. Training: per epoch at the protocol's image size and batch size; peak RSS of the whole training + evaluation process.`, '');
   L.push(head(['Model', 'Student params (M)', 'Teacher params (M)', 'Size (MB, float32, both nets)', `img/s b${b1}`, `img/s b${bN}`, ...ds.flatMap((d) => [`${d}: s/epoch`, `${d}: peak RSS (MiB)`])]));
-  for (const [label, arch, cfgs] of [['NTSNet (CoT student)', 'cot', ['ntsnet', 'cot']], ['Symmetric baseline (basic student)', 'basic', ['baseline', 'eman']]] as const) {
+  for (const [label, arch, cfgs] of [['NTSNet (CoT student)', 'cot', ['ntsnet', 'cot', 'ntsnet_literal']], ['Symmetric baseline (basic student)', 'basic', ['baseline', 'self_ema', 'eman']]] as const) {
     const s = r.speed.get(arch);
     const params = s?.parameters ?? ds.flatMap((d) => cfgs.map((c) => r.train.get(key(d, c))?.parameters)).find((x) => !!x);
     const per = ds.flatMap((d) => {

@@ -17,7 +17,7 @@ export interface BenchPlanOptions {
   /** Run folder, e.g. results/cpu-2026-11-29. */
   out: string;
   configs: AblationName[];
-  teacherMode: 'auto' | 'imagenet' | 'random';
+  teacherMode: 'imagenet' | 'random';
   teacherWeights?: string;
   seed: number;
   /** Overrides of the protocol (recorded in benchmark.json; a changed override is a different run). */

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { resolveBenchDatasets, type BenchDataset } from '../bench/datasets.js';
-import { ABLATION_NAMES, type AblationName } from '../bench/plan.js';
+import { ABLATION_NAMES, DEFAULT_ABLATION, type AblationName } from '../bench/plan.js';
 import { protocol } from '../bench/protocol.js';
 import { runBenchmark } from '../bench/benchmark.js';
 import { PEERS, type PeerName } from '../bench/peers.js';
@@ -9,7 +9,7 @@ import type { Tf } from '../backend/index.js';
 import { int, positiveInt } from './options.js';
 
 interface BenchFlags {
-  protocol: string; dataset: string[]; out?: string; configs: string; peers: string; teacher: 'auto' | 'imagenet' | 'random';
+  protocol: string; dataset: string[]; out?: string; configs: string; peers: string; teacher: 'imagenet' | 'random';
   teacherWeights?: string; seed: number; epochs?: number; speed: boolean; python?: string; report: boolean; skipBad?: boolean;
 }
 
@@ -20,10 +20,10 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
     .addOption(new Option('--protocol <name>', 'cpu: what fits a 2-core machine; paper: 256 px, 200 epochs, batch 32').choices(['cpu', 'paper']).default('cpu'))
     .requiredOption('--dataset <dir...>', 'MVTec AD category or root folder (every category), or a Magnetic Tile root; repeatable')
     .option('--out <dir>', 'run folder (default results/<protocol>); rerun with the same folder to resume')
-    .option('--configs <list>', `ablation configurations (${ABLATION_NAMES.join(',')})`, ABLATION_NAMES.join(','))
+    .option('--configs <list>', `ablation configurations, any of ${ABLATION_NAMES.join(',')}`, DEFAULT_ABLATION.join(','))
     .option('--peers <list>', 'anomalib peers: stfpm,patchcore or none', 'stfpm,patchcore')
-    .addOption(new Option('--teacher <kind>', 'teacher weights (the same file is given to anomalib)').choices(['auto', 'imagenet', 'random']).default('auto'))
-    .option('--teacher-weights <file>', 'torchvision resnet18-f37072fd.pth or .safetensors')
+    .addOption(new Option('--teacher <kind>', 'teacher weights (the same file is given to anomalib): ImageNet ResNet18 (required), or a seeded random teacher chosen knowingly').choices(['imagenet', 'random']).default('imagenet'))
+    .option('--teacher-weights <file>', 'resnet18-imagenet-trunk.safetensors (../shared/weights), torchvision resnet18-f37072fd.pth or .safetensors (else $NTSNET_TEACHER_WEIGHTS, then the cache)')
     .option('--seed <n>', 'seed of splits, initialisation and data order', int, 42)
     .option('--epochs <n>', "override the protocol's epochs (recorded in the report)", positiveInt)
     .option('--no-speed', 'skip the Table 2 speed measurements')
@@ -36,7 +36,7 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       const configs = [...new Set(o.configs.split(',').map((s) => s.trim()).filter(Boolean))];
       const bad = configs.filter((c) => !(ABLATION_NAMES as string[]).includes(c));
       if (bad.length || !configs.length) throw new Error(`--configs: unknown ${bad.join(', ') || '(empty)'}; choose from ${ABLATION_NAMES.join(', ')}.`);
-      if (o.teacherWeights && o.teacher === 'random') throw new Error('--teacher-weights is used with --teacher auto or imagenet, not --teacher random.');
+      if (o.teacherWeights && o.teacher === 'random') throw new Error('--teacher-weights is used with --teacher imagenet, not --teacher random.');
       const datasets: BenchDataset[] = [];
       const roots = [...new Set(o.dataset.map((x) => path.resolve(x)))];
       for (const d of roots) datasets.push(...(await resolveBenchDatasets(d, o.seed, log)));

@@ -4,6 +4,7 @@ import type { Tf } from '../backend/index.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { evaluate, metricsTable, writeResults } from '../engine/evaluate.js';
 import { fit } from '../engine/fit.js';
+import { teacherLabel } from '../model/weights/resolve.js';
 import { addDatasetOptions, folderSpec, testDatasets, type DatasetFlags } from './datasetOptions.js';
 import { addConfigOptions, buildRunConfig, type ConfigFlags } from './options.js';
 
@@ -23,7 +24,7 @@ export function registerFit(program: Command, tfLoader: () => Tf): void {
     if (!data) throw new Error('Give --data DIR (MVTec AD category folder) or --normal DIR... --abnormal DIR... (folder dataset).');
     const tf = tfLoader();
     const log = (l: string): void => void process.stderr.write(`${l}\n`);
-    const r = await fit(tf, { data, skipBad: o.skipBad, force: o.force, checkTestImages: o.test && !o.skipBad, out: o.out, config, teacherWeights: o.teacherWeights, download: o.download, randomTeacherFallback: o.teacher === 'auto', log });
+    const r = await fit(tf, { data, skipBad: o.skipBad, force: o.force, checkTestImages: o.test && !o.skipBad, out: o.out, config, teacherWeights: o.teacherWeights, download: o.download, log });
     log(`fit: ${r.wallSeconds.toFixed(1)} s; best epoch ${r.meta.bestEpoch}; checkpoint ${path.join(r.checkpointDir, 'model.safetensors')}`);
     if (o.test) {
       const { model, meta } = await loadCheckpoint(tf, o.out);
@@ -31,7 +32,7 @@ export function registerFit(program: Command, tfLoader: () => Tf): void {
         const [ds] = await testDatasets(o.data ? [o.data] : undefined, o, meta.split, config.train.seed, config.train.valFraction);
         const res = await evaluate(tf, model, ds!, config.train.evalBatchSize, log);
         const files = await writeResults(o.out, [res], meta, { fitSeconds: r.wallSeconds, testSeconds: res.seconds, history: r.history });
-        process.stdout.write(`${metricsTable([res], `${res.category}: NTSNet (${config.preset} preset, teacher ${meta.teacher.imagenet ? 'ImageNet ResNet18' : meta.teacher.source})`)}\n`);
+        process.stdout.write(`${metricsTable([res], `${res.category}: NTSNet (${config.preset} preset, teacher ${teacherLabel(meta.teacher)} / ${config.model.teacherNorm}, student ${config.model.studentBlock})`)}\n`);
         log(`test: ${res.seconds.toFixed(1)} s (${res.imagesPerSecond.toFixed(1)} img/s scoring); wrote ${files.json} and ${files.md}`);
       } finally {
         model.dispose();

@@ -52,8 +52,8 @@ export function addConfigOptions(cmd: Command): Command {
     .addOption(new Option('--loss-reduction <r>', 'loss reduction over the batch').choices(['sum', 'mean']))
     .option('--val-fraction <f>', 'fraction of train/good held out for validation', num)
     .option('--seed <n>', 'random seed (split, init, data order)', int)
-    .addOption(new Option('--teacher <kind>', 'teacher weights: ImageNet ResNet18, seeded random (tests / offline demo only), or auto (ImageNet if available, else random with a warning)').choices(['imagenet', 'random', 'auto']))
-    .option('--teacher-weights <file>', 'torchvision resnet18-f37072fd.pth or converted .safetensors (otherwise: cache, then download)')
+    .addOption(new Option('--teacher <kind>', 'teacher weights: ImageNet ResNet18 (default; never replaced by a random one), or a seeded random teacher chosen knowingly (tests only)').choices(['imagenet', 'random']))
+    .option('--teacher-weights <file>', 'resnet18-imagenet-trunk.safetensors (../shared/weights), torchvision resnet18-f37072fd.pth or its .safetensors (otherwise: $NTSNET_TEACHER_WEIGHTS, the cache, then download)')
     .option('--no-download', 'never download teacher weights');
 }
 
@@ -62,7 +62,7 @@ export interface ConfigFlags {
   preset: string; config?: string; studentBlock?: 'cot' | 'basic'; teacherNorm?: 'eman' | 'frozen_bn' | 'self_ema'; emanMomentum?: number;
   layers?: string; fusion?: 'sum' | 'product'; sigma?: number; imageSize?: number; epochs?: number; batchSize?: number;
   optimizer?: 'sgd' | 'adam'; lr?: number; momentum?: number; weightDecay?: number; lossReduction?: 'sum' | 'mean';
-  valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random' | 'auto'; teacherWeights?: string; download: boolean;
+  valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random'; teacherWeights?: string; download: boolean;
 }
 
 /** Builds the run config: preset, then --config file, then individual flags. @throws Error on invalid values. */
@@ -96,7 +96,7 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   if (f.lossReduction) t.lossReduction = f.lossReduction;
   if (f.valFraction !== undefined) t.valFraction = f.valFraction;
   if (f.seed !== undefined) t.seed = f.seed;
-  if (f.teacher && f.teacher !== 'auto') c.teacher = f.teacher;
+  if (f.teacher) c.teacher = f.teacher;
   validateRunConfig(c);
   return c;
 }

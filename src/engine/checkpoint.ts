@@ -7,6 +7,7 @@ import { NTSNet } from '../model/ntsnet.js';
 import type { ParamMap } from '../model/params.js';
 import { paramsToRaw } from '../model/params.js';
 import { teacherShapes, studentShapes, isRunningStat, maxLayer } from '../model/networks.js';
+import type { TeacherIdentity } from '../model/weights/resolve.js';
 import { parseSafetensors, serializeSafetensors, type RawStateDict } from '../model/weights/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { validateRunConfig, type RunConfig } from './config.js';
@@ -24,8 +25,8 @@ export interface CheckpointMeta {
   format: number;
   ntsnetVersion: string;
   config: RunConfig;
-  /** Where the teacher weights came from (file name only) and whether they are the ImageNet checkpoint. */
-  teacher: { source: string; sha256: string | null; imagenet: boolean };
+  /** What the teacher is: file name only, SHA-256, ImageNet or not, which known form (engine/weights identifyTeacher). */
+  teacher: TeacherIdentity;
   /** Epoch (1-based) with the best validation loss, and that loss. */
   bestEpoch: number;
   bestValLoss: number | null;

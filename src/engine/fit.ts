@@ -7,7 +7,7 @@ import { findBadFiles } from '../data/image.js';
 import { rm, stat } from 'node:fs/promises';
 import { splitToJson, type FolderSpec, type SplitDataset } from '../data/folder.js';
 import { NTSNet } from '../model/ntsnet.js';
-import { resolveResnet18Weights } from '../model/weights/resolve.js';
+import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type TeacherIdentity } from '../model/weights/resolve.js';
 import { shuffle } from '../util/rng.js';
 import { chunks, loadImageSet, toBatch, type ImageSet } from './batches.js';
 import { saveCheckpoint, type CheckpointMeta, CHECKPOINT_FORMAT } from './checkpoint.js';
@@ -33,8 +33,6 @@ export interface FitOptions {
   teacherWeights?: string;
   /** Allow downloading the torchvision weights when not found locally. */
   download?: boolean;
-  /** When the ImageNet weights cannot be found or downloaded, fall back to a random teacher (with a warning) instead of failing. */
-  randomTeacherFallback?: boolean;
   /** Show a progress bar (TTY) / per-epoch lines. */
   log?: (line: string) => void;
   progress?: boolean;
@@ -100,24 +98,16 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   }
 
   let teacher: Parameters<typeof NTSNet.create>[2] = 'random';
-  let teacherInfo: CheckpointMeta['teacher'] = { source: 'random', sha256: null, imagenet: false };
-  let w: Awaited<ReturnType<typeof resolveResnet18Weights>> | undefined;
+  let teacherInfo: TeacherIdentity = RANDOM_TEACHER;
   if (c.teacher === 'imagenet') {
-    try {
-      w = await resolveResnet18Weights({ path: opts.teacherWeights, download: opts.download ?? true, onProgress: log });
-    } catch (e) {
-      if (!opts.randomTeacherFallback || opts.teacherWeights) throw e;
-      log(`warning: ${(e as Error).message}`);
-      log('warning: FALLING BACK TO A RANDOM TEACHER (--teacher auto). Results are NOT the paper setting; provide the ImageNet weights for real use.');
-      c.teacher = 'random';
-    }
-  }
-  if (c.teacher === 'imagenet' && w) {
+    // Never a silent random fallback: without weights this throws with where to put which file (or --teacher random).
+    const w = await resolveResnet18Weights({ path: opts.teacherWeights, download: opts.download ?? true, onProgress: log });
+    checkTeacherForNorm(w.identity, c.model.teacherNorm);
     teacher = w.state;
-    teacherInfo = { source: path.basename(w.source), sha256: w.sha256, imagenet: w.imagenet };
-    // resolveResnet18Weights already warned through `log` when the file is not the ImageNet checkpoint.
+    teacherInfo = w.identity;
+    log(`teacher: ${teacherInfo.description} (SHA-256 ${w.sha256.slice(0, 12)}...)`);
   } else {
-    log('warning: teacher = random (seeded random ResNet18, not ImageNet): for tests and offline demos; accuracy is far below the paper setting.');
+    log('warning: teacher = random (seeded random ResNet18, not ImageNet; chosen with --teacher random): for tests only; accuracy is far below the paper setting.');
   }
 
   if (ds.train.length < c.train.batchSize) log(`warning: only ${ds.train.length} training image(s), fewer than the batch size ${c.train.batchSize}: each epoch is one smaller batch.`);

@@ -31,7 +31,7 @@ export interface ModelConfig {
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   studentBlock: 'cot',
-  teacherNorm: 'eman',
+  teacherNorm: 'self_ema',
   emanMomentum: 0.99,
   teacherDepth: 18,
   studentDepth: 18,

@@ -15,6 +15,82 @@ export const RESNET18_SAFETENSORS_FILE = 'resnet18-f37072fd.safetensors';
 /** SHA-256 prefix of the genuine IMAGENET1K_V1 file. */
 export const RESNET18_SHA256_PREFIX = 'f37072fd';
 
+/** Which form of torchvision's ImageNet ResNet18 a teacher file holds (see ../shared/weights/README.md). */
+export type TeacherForm = 'torchvision-full' | 'imagenet-trunk' | 'imagenet-trunk-bnfolded' | 'unknown' | 'random';
+
+/** What a teacher is: recorded in every checkpoint, results.json, report and benchmark output. */
+export interface TeacherIdentity {
+  /** File name only (never an absolute path), or `random`. */
+  source: string;
+  /** SHA-256 (hex) of the file, null for a random teacher. */
+  sha256: string | null;
+  /** True for torchvision's ImageNet ResNet18 in any known form (full file, re-split or folded trunk). */
+  imagenet: boolean;
+  /** Which known file it is; `unknown` for a file whose SHA-256 is not one of them. Absent in older checkpoints. */
+  form?: TeacherForm;
+  /** One-line description for people. */
+  description?: string;
+}
+
+/**
+ * The known ImageNet teacher files, by SHA-256 (../shared/weights/README.md): the trunk of torchvision's
+ * IMAGENET1K_V1 ResNet18 (conv1..layer3) with its BatchNorms re-split from the folded ONNX export (recommended),
+ * the same tensors as a .pth, and the raw BatchNorm-folded trunk.
+ */
+export const KNOWN_TEACHER_FILES: ReadonlyMap<string, { form: TeacherForm; description: string }> = new Map([
+  ['45516f2c25137e4a5323eca977b6bfd0b8f9996220b7a84a839b59fe20771054', { form: 'imagenet-trunk', description: 'ImageNet ResNet18 trunk, BatchNorm re-split (resnet18-imagenet-trunk.safetensors)' }],
+  ['cb26164b8330eafe33ad1f5b4a16cabaf530de2e9eb66662cd758bc4f5c67ad7', { form: 'imagenet-trunk', description: 'ImageNet ResNet18 trunk, BatchNorm re-split (resnet18-imagenet-trunk.pth)' }],
+  ['df5e017b2ede4163921eb01ade42ae3583b0b59470e163acbad6bc7e2d24931a', { form: 'imagenet-trunk-bnfolded', description: 'ImageNet ResNet18 trunk, BatchNorm folded (resnet18-imagenet-trunk-bnfolded.safetensors)' }],
+]);
+
+/** File name of the recommended teacher (the re-split trunk); see ../shared/weights/README.md. */
+export const TRUNK_FILE = 'resnet18-imagenet-trunk.safetensors';
+/** Environment variable naming a teacher weights file (after --teacher-weights, before the cache folder). */
+export const TEACHER_WEIGHTS_ENV = 'NTSNET_TEACHER_WEIGHTS';
+
+/**
+ * Identifies a teacher file by its SHA-256 (and, for converted safetensors, the SHA-256 of its source file).
+ * @returns form `torchvision-full` for torchvision's resnet18-f37072fd.pth (or a conversion of it), the known trunk
+ *   forms, else `unknown`.
+ */
+export function identifyTeacher(sha256: string, sourceSha256: string | undefined, file: string): TeacherIdentity {
+  const source = basename(file);
+  for (const h of [sha256, sourceSha256]) {
+    if (!h) continue;
+    const known = KNOWN_TEACHER_FILES.get(h.toLowerCase());
+    if (known) return { source, sha256, imagenet: true, form: known.form, description: known.description };
+    if (isImagenetSha256(h)) return { source, sha256, imagenet: true, form: 'torchvision-full', description: `torchvision ResNet18 IMAGENET1K_V1 (${source})` };
+  }
+  return { source, sha256, imagenet: false, form: 'unknown', description: `unrecognised weights ${source} (SHA-256 ${sha256.slice(0, 16)}...)` };
+}
+
+/** Identity of the seeded random teacher (tests, and runs that chose `--teacher random` knowingly). */
+export const RANDOM_TEACHER: TeacherIdentity = { source: 'random', sha256: null, imagenet: false, form: 'random', description: 'seeded random ResNet18 (not ImageNet)' };
+
+/** Short human label of a teacher for tables and titles. */
+export function teacherLabel(t: Pick<TeacherIdentity, 'imagenet' | 'source' | 'form'>): string {
+  if (t.form === 'imagenet-trunk') return 'ImageNet ResNet18 (trunk)';
+  if (t.form === 'imagenet-trunk-bnfolded') return 'ImageNet ResNet18 (BN-folded trunk)';
+  if (t.imagenet) return 'ImageNet ResNet18';
+  return t.source === 'random' ? 'random ResNet18' : t.source;
+}
+
+/**
+ * Refuses the BatchNorm-folded trunk with a teacher norm that replaces the teacher's statistics (`eman`, `self_ema`):
+ * folding merged statistics and affine parameters into the convolution, so moving "statistics" of an identity
+ * BatchNorm is not the operation the method defines.
+ * @throws Error naming the file and the re-split file to use instead.
+ */
+export function checkTeacherForNorm(t: Pick<TeacherIdentity, 'form' | 'source'>, teacherNorm: string): void {
+  if (t.form !== 'imagenet-trunk-bnfolded' || teacherNorm === 'frozen_bn') return;
+  throw new Error(
+    `${t.source} is the BatchNorm-FOLDED ImageNet trunk: its BatchNorms are identities with the statistics folded into the ` +
+      `convolutions, so --teacher-norm ${teacherNorm} (which replaces the teacher's BatchNorm statistics) is not defined for it.\n` +
+      `  Fix: use the re-split trunk ${TRUNK_FILE} (same network, statistics and affine parameters separate; ` +
+      `../shared/weights/${TRUNK_FILE}), or --teacher-norm frozen_bn with the folded file.`,
+  );
+}
+
 /** Options of {@link resolveResnet18Weights}. */
 export interface ResolveWeightsOptions {
   /** Explicit weights file (.pth from torch>=1.6, or .safetensors); when set, nothing else is tried. */
@@ -35,8 +111,10 @@ export interface ResolvedWeights {
   source: string;
   /** SHA-256 (hex) of that file. */
   sha256: string;
-  /** True only for the genuine torchvision IMAGENET1K_V1 weights (SHA-256 prefix f37072fd, directly or via `source_sha256`). */
+  /** True for torchvision's ImageNet ResNet18 in a known form (see {@link identifyTeacher}). */
   imagenet: boolean;
+  /** What the file is, by SHA-256. */
+  identity: TeacherIdentity;
 }
 
 /** Contents of a weights file as read by {@link readWeightsFile}. */
@@ -248,18 +326,19 @@ async function load(path: string, say: (msg: string) => void): Promise<ResolvedW
   const w = await readWeightsFile(path);
   const state = stripCommonPrefixes(w.state);
   validateResnet18Trunk(state, path);
-  const imagenet = isImagenetSha256(w.sha256) || (w.format === 'safetensors' && isImagenetSha256(w.sourceSha256));
-  if (!imagenet) {
-    say(`warning: ${path} (SHA-256 ${w.sha256.slice(0, 16)}...) is not torchvision's ResNet18 IMAGENET1K_V1 file ` +
-      `(SHA-256 prefix ${RESNET18_SHA256_PREFIX}); a teacher without ImageNet features will give poor anomaly maps.`);
+  const identity = identifyTeacher(w.sha256, w.format === 'safetensors' ? w.sourceSha256 : undefined, path);
+  if (!identity.imagenet) {
+    say(`warning: ${path} (SHA-256 ${w.sha256.slice(0, 16)}...) is not a known ImageNet ResNet18 file (torchvision's ` +
+      `resnet18-${RESNET18_SHA256_PREFIX}.pth or the trunk files of ../shared/weights); a teacher without ImageNet features will give poor anomaly maps.`);
   }
-  return { state, source: path, sha256: w.sha256, imagenet };
+  return { state, source: path, sha256: w.sha256, imagenet: identity.imagenet, identity };
 }
 
 /**
  * Finds, validates and loads the ResNet18 teacher weights. Order: `opts.path` (.pth or .safetensors, detected
- * by magic bytes); else `resnet18-f37072fd.pth` / `.safetensors` in the cache folder; else, when allowed,
- * an atomic, SHA-256-checked download of {@link RESNET18_URL} into the cache folder.
+ * by magic bytes); else the file named by `$NTSNET_TEACHER_WEIGHTS`; else `resnet18-f37072fd.pth` / `.safetensors`
+ * or {@link TRUNK_FILE} in the cache folder; else, when allowed, an atomic, SHA-256-checked download of
+ * {@link RESNET18_URL} into the cache folder.
  * @throws Error naming the file when it is unreadable, corrupt, or lacks ResNet18 trunk tensors; or, when no
  *   file is found and download is off or fails, an Error listing where it looked, the URL, and the fix.
  */
@@ -271,8 +350,13 @@ export async function resolveResnet18Weights(opts: ResolveWeightsOptions = {}): 
     }
     return load(opts.path, say);
   }
+  const env = process.env[TEACHER_WEIGHTS_ENV];
+  if (env) {
+    if (!existsSync(env)) throw new Error(`Teacher weights file ${env} (from $${TEACHER_WEIGHTS_ENV}) does not exist.\n  Fix: point ${TEACHER_WEIGHTS_ENV} at ${TRUNK_FILE} or ${RESNET18_FILE}, or unset it.`);
+    return load(env, say);
+  }
   const dir = opts.cacheDir ?? defaultWeightsCacheDir();
-  const candidates = [join(dir, RESNET18_FILE), join(dir, RESNET18_SAFETENSORS_FILE)];
+  const candidates = [join(dir, RESNET18_FILE), join(dir, RESNET18_SAFETENSORS_FILE), join(dir, TRUNK_FILE)];
   for (const c of candidates) if (existsSync(c)) return load(c, say);
   let why = 'download disabled';
   if (opts.download ?? true) {
@@ -289,7 +373,9 @@ export async function resolveResnet18Weights(opts: ResolveWeightsOptions = {}): 
     `ResNet18 teacher weights not found (${why}).\n` +
       `  Looked for: ${candidates.join(', ')}\n` +
       `  URL: ${RESNET18_URL}\n` +
-      `  Fix: download that file on a machine with internet access, then either pass --teacher-weights PATH ` +
-      `or copy it into ${dir}/ (set NTSNET_CACHE to move the cache folder).`,
+      `  Fix: pass --teacher-weights PATH with torchvision's ${RESNET18_FILE} (download it on a machine with internet access) ` +
+      `or the ImageNet trunk ${TRUNK_FILE} (in this project: ../shared/weights/${TRUNK_FILE}); or set ${TEACHER_WEIGHTS_ENV}=PATH; ` +
+      `or copy the file into ${dir}/ (set NTSNET_CACHE to move the cache folder).\n` +
+      `  Or pass --teacher random to train with a seeded RANDOM teacher knowingly (tests only: it detects far less).`,
   );
 }
