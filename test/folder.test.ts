@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -24,16 +24,17 @@ import {
   splitToJson,
 } from '../src/data/index.js';
 import type { FolderSpec, SavedSplit, TestItem } from '../src/data/index.js';
-import { makeTempDir, repoRoot, sharedDataPath } from './helpers.js';
+import { fixturePath, makeTempDir, repoRoot, sharedDataPath } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
-/** Writes a small grey image (`w x h`, value v) in the format given by the extension. */
+/** Writes a small grey image (`w x h`, value v) in the format given by the extension (.bmp: a real bitmap written by Pillow, test/fixtures/formats). */
 async function img(file: string, v = 120, w = 40, h = 36): Promise<void> {
   mkdirSync(path.dirname(file), { recursive: true });
+  if (file.endsWith('.bmp')) return copyFileSync(fixturePath(path.join('formats', 'grey8.bmp')), file);
   const s = sharp(Buffer.alloc(w * h, v), { raw: { width: w, height: h, channels: 1 } }).toColourspace('b-w');
-  await (file.endsWith('.jpg') ? s.jpeg() : file.endsWith('.bmp') ? s.png() : s.png()).toFile(file);
+  await (file.endsWith('.jpg') ? s.jpeg() : s.png()).toFile(file);
 }
 
 /** Writes a single-channel PNG mask (`w x h`) with `box` pixels (x0, y0, x1, y1 exclusive) set to `value`. */

@@ -29,7 +29,7 @@ import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng.js';
 import { DataError, findBadFiles } from './image.js';
-import { entryKind, isImageFile, naturalCompare, readMvtecCategory, type ReadOptions, type TestItem } from './mvtec.js';
+import { entryKind, IMAGE_EXTENSIONS_TEXT, isImageFile, naturalCompare, readMvtecCategory, type ReadOptions, type TestItem } from './mvtec.js';
 import { holdOut } from './split.js';
 
 /** Fractions of the normal images that go to each split (each in [0, 1], sum 1). */
@@ -391,7 +391,7 @@ export async function listFolderDataset(spec: FolderSpec, opts: ReadOptions = {}
     orphanBeside.push(...scan.orphanMasks);
   }
   if (normal.length === 0) {
-    throw new DataError(`No normal images in ${normalDirs.join(', ')}: they must contain .png, .jpg, .jpeg, .bmp, .tif, .tiff or .webp files (folders are not read recursively).${emptyFolderHint(scans[0]!)}`, normalDirs[0]!);
+    throw new DataError(`No normal images in ${normalDirs.join(', ')}: they must contain ${IMAGE_EXTENSIONS_TEXT} files (folders are not read recursively).${emptyFolderHint(scans[0]!)}`, normalDirs[0]!);
   }
 
   const defective: TestItem[] = [];

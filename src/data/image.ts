@@ -23,6 +23,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
+import { imageMetadata, openImage, PixelLimitError, SUPPORTED_FORMATS } from './open.js';
 
 /**
  * A problem with the user's data (missing/unreadable/corrupt files, wrong folder layout).
@@ -96,12 +97,13 @@ function truncatedError(file: string, kind: 'image' | 'mask', msg: string, cause
 }
 
 function decodeError(file: string, kind: 'image' | 'mask', e: unknown): DataError {
+  if (e instanceof PixelLimitError) return new DataError(e.message, file, { cause: e });
   const msg = (e as Error)?.message ?? String(e);
   if (!/permission|EACCES/i.test(msg) && /premature end|truncat|unexpected end|libpng read error|not enough data|end of (file|stream)/i.test(msg)) {
     return truncatedError(file, kind, msg, e);
   }
   let hint = 'Re-export it as PNG or JPEG, or remove it from the dataset folder.';
-  if (/unsupported image format/i.test(msg)) hint = 'It is not an image in a supported format (PNG, JPEG, BMP, TIFF, WebP). ' + hint;
+  if (/unsupported image format|not a decodable BMP/i.test(msg)) hint = `It is not an image in a supported format (${SUPPORTED_FORMATS}). ` + hint;
   else if (/permission|EACCES/i.test(msg)) hint = 'Check its read permissions.';
   return new DataError(`Could not decode ${kind} ${file}: ${msg}. ${hint}`, file, { cause: e });
 }
@@ -117,7 +119,7 @@ function decodeError(file: string, kind: 'image' | 'mask', e: unknown): DataErro
 async function decodeRgb8(file: string, size: number | undefined): Promise<Rgb8Image> {
   await checkFile(file, 'image');
   try {
-    let img = sharp(file, { autoOrient: true }).flatten({ background: { r: 0, g: 0, b: 0 } }).toColourspace('srgb');
+    let img = (await openImage(file, { autoOrient: true })).img.flatten({ background: { r: 0, g: 0, b: 0 } }).toColourspace('srgb');
     if (size !== undefined) img = img.resize(size, size, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
     const { data, info } = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
@@ -159,7 +161,7 @@ export function normalizeImagenet(rgb8: Uint8Array, out?: Float32Array): Float32
  * kept), ImageNet-normalised float32, layout HWC.
  * See the module notes for orientation, greyscale/alpha/palette/16-bit handling (alpha is
  * flattened onto black).
- * @param file path of a PNG, JPEG, BMP, TIFF or WebP file.
+ * @param file path of a PNG, JPEG, BMP, TIFF, WebP or GIF file (see data/open.ts).
  * @param size output height and width in pixels.
  * @returns Float32Array of length `size * size * 3`, `[size, size, 3]` RGB.
  * @throws DataError naming the file when it is missing, empty, unreadable or not a decodable image.
@@ -250,11 +252,11 @@ export interface MaskValues {
 export async function decodeMaskValues(file: string): Promise<MaskValues> {
   await checkFile(file, 'mask');
   try {
-    const meta = await sharp(file).metadata();
+    const meta = await imageMetadata(file);
     const wide = meta.depth === 'ushort' || meta.depth === 'short';
     // 8-bit: sharp's default output (sRGB, 8-bit) copies grey/palette values unchanged. 16-bit: an
     // explicit 16-bit colour space, otherwise sharp would reduce it to 8 bits first.
-    let img = sharp(file, { autoOrient: true, ignoreIcc: true });
+    let img = (await openImage(file, { autoOrient: true, ignoreIcc: true })).img;
     if (wide) img = img.toColourspace((meta.channels ?? 1) <= 2 ? 'grey16' : 'rgb16');
     const { data, info } = await img.raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
     const n = info.width * info.height;
@@ -384,7 +386,7 @@ export async function probeImageFile(file: string, opts: { kind?: 'image' | 'mas
   const bytes = (await fsp.stat(file)).size;
   let meta: Metadata;
   try {
-    meta = await sharp(file).metadata();
+    meta = await imageMetadata(file);
   } catch (e) {
     throw decodeError(file, kind, e);
   }
@@ -393,7 +395,7 @@ export async function probeImageFile(file: string, opts: { kind?: 'image' | 'mas
   let complete = await tailLooksComplete(file, format, bytes);
   if (opts.decode || complete === false) {
     try {
-      await sharp(file).raw().toBuffer();
+      await (await openImage(file)).img.raw().toBuffer();
       complete = true;
     } catch (e) {
       throw truncatedError(file, kind, (e as Error)?.message ?? String(e), e);

@@ -14,7 +14,9 @@ import * as path from 'node:path';
 import { DataError, findBadFiles } from './image.js';
 
 /** File extensions recognised as images (compared case-insensitively). */
-export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp'];
+export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif'];
+/** The extensions as text for messages: ".png, .jpg, ...". */
+export const IMAGE_EXTENSIONS_TEXT = IMAGE_EXTENSIONS.join(', ');
 
 /** One test image. */
 export interface TestItem {
@@ -194,7 +196,7 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
   let train = await listImages(trainDir);
   if (opts.skipBad) train = await dropBad(train, 'image', warnings);
   if (train.length === 0) {
-    throw new DataError(`No training images in ${trainDir}: it must contain the normal images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp).`, trainDir);
+    throw new DataError(`No training images in ${trainDir}: it must contain the normal images (${IMAGE_EXTENSIONS_TEXT}).`, trainDir);
   }
 
   // Defect types = sub-folders of test/.

@@ -10,6 +10,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import sharp from 'sharp';
 import type { Tf } from '../backend/index.js';
 import { loadImageRgb8 } from '../data/image.js';
+import { imageMetadata } from '../data/open.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { overlayRgb, resizeBilinear } from '../report/overlay.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -447,7 +448,7 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
           r.files = filesFor(bases[i]!, fmt);
           for (const [k, buf] of o.data) await writeFileAtomic(path.join(out, r.files[k]!), buf);
         } else {
-          const m = await sharp(files[i]!).metadata();
+          const m = await imageMetadata(files[i]!);
           const swap = (m.orientation ?? 1) >= 5;
           r.width = (swap ? m.height : m.width) ?? 0; r.height = (swap ? m.width : m.height) ?? 0;
         }

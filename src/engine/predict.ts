@@ -1,9 +1,9 @@
-import { readFile, stat, readdir } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import { loadImageRgb8 } from '../data/image.js';
 import { commonAncestor } from '../data/folder.js';
-import { isImageFile, naturalCompare } from '../data/mvtec.js';
+import { IMAGE_EXTENSIONS_TEXT, isImageFile, naturalCompare } from '../data/mvtec.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeOverlayPng } from '../report/overlay.js';
 import { loadImageSet } from './batches.js';
@@ -20,9 +20,12 @@ export interface PredictedImage {
 
 /**
  * Expands an image file or a folder (recursive; hidden entries and non-images skipped) into image paths.
+ * Folders are walked by real path: each file is listed once even when symbolic links reach it several ways, and a
+ * link back to a folder being walked (`self -> .`, `up -> ..`) is a loop: it is not followed, and a note saying so
+ * is pushed to `warnings` (as is each file or folder reached a second time through another link).
  * @throws Error naming the path when it does not exist or holds no images.
  */
-export async function collectImages(input: string): Promise<string[]> {
+export async function collectImages(input: string, warnings: string[] = []): Promise<string[]> {
   let st;
   try {
     st = await stat(input);
@@ -30,21 +33,37 @@ export async function collectImages(input: string): Promise<string[]> {
     throw new Error(`${input} does not exist. Pass an image file or a folder of images.`);
   }
   if (st.isFile()) {
-    if (!isImageFile(path.basename(input))) throw new Error(`${input} is not a supported image (png, jpg, jpeg, bmp, tif, tiff, webp).`);
+    if (!isImageFile(path.basename(input))) throw new Error(`${input} is not a supported image (${IMAGE_EXTENSIONS_TEXT}).`);
     return [path.resolve(input)];
   }
   const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
+  const seenFiles = new Map<string, string>(); // real path -> the path it was listed under
+  const seenDirs = new Map<string, string>();
+  // A link to the folder being read or to any folder above it would read that folder again, forever.
+  const within = (inner: string, outer: string): boolean => inner === outer || inner.startsWith(outer.endsWith(path.sep) ? outer : outer + path.sep);
+  const walk = async (dir: string, real: string): Promise<void> => {
+    seenDirs.set(real, dir);
     const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => naturalCompare(a.name, b.name));
     for (const e of entries) {
       const p = path.join(dir, e.name);
       const s = await stat(p).catch(() => undefined);
-      if (s?.isDirectory()) await walk(p);
-      else if (s?.isFile() && isImageFile(e.name)) out.push(p);
+      if (!s?.isDirectory() && !(s?.isFile() && isImageFile(e.name))) continue;
+      const r = await realpath(p).catch(() => p);
+      if (s.isDirectory()) {
+        if (within(real, r)) warnings.push(`symbolic link loop: ${p} leads back to ${r}, a folder that is being read (it contains ${p}); not followed.`);
+        else if (seenDirs.has(r)) warnings.push(`${p} is the same folder as ${seenDirs.get(r)} (symbolic link); its images are listed once.`);
+        else await walk(p, r);
+      } else if (seenFiles.has(r)) {
+        warnings.push(`${p} is the same file as ${seenFiles.get(r)} (symbolic link); scored once.`);
+      } else {
+        seenFiles.set(r, p);
+        out.push(p);
+      }
     }
   };
-  await walk(path.resolve(input));
-  if (out.length === 0) throw new Error(`${input} contains no images (png, jpg, jpeg, bmp, tif, tiff, webp).`);
+  const root = path.resolve(input);
+  await walk(root, await realpath(root));
+  if (out.length === 0) throw new Error(`${input} contains no images (${IMAGE_EXTENSIONS_TEXT}).`);
   return out;
 }
 
@@ -80,12 +99,13 @@ export async function readImageList(listFile: string): Promise<{ files: string[]
     const st = await stat(p).catch(() => undefined);
     if (!st) throw new Error(`${where}: ${line} does not exist (relative paths resolve against ${base}).`);
     if (!st.isFile()) throw new Error(`${where}: ${line} is not a file; list image files, one per line.`);
-    if (!isImageFile(path.basename(p))) throw new Error(`${where}: ${line} is not a supported image (png, jpg, jpeg, bmp, tif, tiff, webp).`);
-    if (seen.has(p)) {
-      warnings.push(`${where}: duplicate entry ${line} ignored.`);
+    if (!isImageFile(path.basename(p))) throw new Error(`${where}: ${line} is not a supported image (${IMAGE_EXTENSIONS_TEXT}).`);
+    const real = await realpath(p).catch(() => p);
+    if (seen.has(real)) {
+      warnings.push(`${where}: duplicate entry ${line} ignored${real !== p && !seen.has(p) ? ` (the same file as an earlier entry, through a symbolic link)` : ''}.`);
       continue;
     }
-    seen.add(p);
+    seen.add(real);
     files.push(p);
   }
   if (!files.length) throw new Error(`${listFile} lists no images (one path per line; '#' starts a comment).`);
@@ -105,12 +125,13 @@ export async function collectInspectionInputs(input: string): Promise<Inspection
     const dirs = [...new Set(files.map((f) => path.dirname(f)))];
     return { files, root: commonAncestor(dirs), guardDirs: dirs, kind: 'list', warnings };
   }
-  const files = await collectImages(input);
+  const warnings: string[] = [];
+  const files = await collectImages(input, warnings);
   const root = st.isDirectory() ? path.resolve(input) : path.dirname(path.resolve(input));
   // A single image's parent folder is not treated as a dataset (that would refuse `predict photo.png --out inspect`);
   // the MVTec category around it, if any, still is (assertPredictOutput).
   const guard = st.isDirectory() ? root : ((await enclosingMvtecCategory(root)) ?? path.join(root, path.basename(files[0]!)));
-  return { files, root, guardDirs: [guard], kind: st.isDirectory() ? 'folder' : 'image', warnings: [] };
+  return { files, root, guardDirs: [guard], kind: st.isDirectory() ? 'folder' : 'image', warnings };
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -1,0 +1,50 @@
+/**
+ * Issue 13, item 1: symbolic link loops in a `predict` folder. The folder is walked by real path: each file once,
+ * loops (`self -> .`, `up -> ..`) detected and reported, no hang.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { collectImages } from '../src/engine/predict.js';
+import { makeTempDir, writeStripedImage } from './helpers.js';
+import { runCli, tinyCheckpoint } from './cli_helpers.js';
+
+async function loopFolder(): Promise<{ dir: string; outside: string }> {
+  const base = makeTempDir('loops');
+  const dir = path.join(base, 'inspect me');
+  for (let i = 0; i < 3; i++) await writeStripedImage(path.join(dir, `${i}.png`), i, { width: 40, height: 40 });
+  await writeStripedImage(path.join(dir, 'sub', '3.png'), 3, { width: 40, height: 40 });
+  const outside = path.join(base, 'outside.png');
+  await writeStripedImage(outside, 9, { width: 40, height: 40 });
+  symlinkSync('.', path.join(dir, 'self'));
+  symlinkSync('..', path.join(dir, 'up'));
+  symlinkSync('../..', path.join(dir, 'sub', 'upup'));
+  symlinkSync('0.png', path.join(dir, 'alias.png'));
+  mkdirSync(path.join(dir, 'empty'));
+  symlinkSync(path.join(dir, 'sub'), path.join(dir, 'sub-again'));
+  return { dir, outside };
+}
+
+test('collectImages: links to . / .. / ../.. are loops (reported, not followed); a file or folder reached twice is listed once', async () => {
+  const { dir } = await loopFolder();
+  const warnings: string[] = [];
+  const files = await collectImages(dir, warnings);
+  assert.deepEqual(files.map((f) => path.relative(dir, f)), ['0.png', '1.png', '2.png', path.join('sub', '3.png')]);
+  for (const l of ['self', 'up', path.join('sub', 'upup')]) assert.ok(warnings.some((w) => w.startsWith('symbolic link loop') && w.includes(path.join(dir, l))), `loop ${l} reported: ${warnings.join('\n')}`);
+  assert.ok(warnings.some((w) => w.includes('alias.png') && w.includes('same file')), warnings.join('\n'));
+  assert.ok(warnings.some((w) => w.includes('sub-again') && w.includes('same folder')), warnings.join('\n'));
+});
+
+test('ntsnet predict on a folder with self -> . and up -> .. finishes quickly, scores each of the 4 images once, reports the loops', async () => {
+  const { checkpoint } = await tinyCheckpoint();
+  const { dir } = await loopFolder();
+  const out = path.join(makeTempDir('loops-out'), 'inspect');
+  const t0 = Date.now();
+  const r = runCli(['predict', dir, '--checkpoint', checkpoint, '--out', out], { timeoutMs: 60_000 });
+  assert.equal(r.signal, null, `predict was killed (hang?) after ${Date.now() - t0} ms; stderr:\n${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').slice(1);
+  assert.equal(lines.length, 4, r.stdout);
+  assert.ok(/warning: symbolic link loop: .*self/.test(r.stderr) && /warning: symbolic link loop: .*up/.test(r.stderr), r.stderr);
+});
