@@ -69,7 +69,7 @@ test('predict --out: CSV / JSON, 16-bit map PNG + .npy at model size, mask and o
   assert.equal(rows[0], 'path\tscore\tnormalized_score\tlabel');
   assert.equal(rows.length, 9);
   const csv = readFileSync(path.join(out, 'predictions.csv'), 'utf8').trim().split('\n');
-  assert.equal(csv[0], 'path,file,score,normalized_score,label,threshold,time_ms,width,height,map_png,map_npy,mask,overlay');
+  assert.equal(csv[0], 'path,file,score,normalized_score,label,threshold,time_ms,width,height,map_png,map_npy,mask,overlay,error');
   assert.equal(csv.length, 1 + 8, 'header + one row per image');
   const p = readPred(out);
   assert.equal(p.images.length, 8);

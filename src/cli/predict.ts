@@ -22,6 +22,7 @@ interface PredictFlags {
   engine: 'tfjs' | 'onnxruntime';
   onnx?: string;
   threads?: number;
+  skipBad?: boolean;
 }
 
 /**
@@ -59,6 +60,7 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
     .addOption(new Option('--engine <name>', "scoring engine: TF.js (tfjs-node) or onnxruntime-node on the checkpoint's ONNX export").choices(['tfjs', 'onnxruntime']).default('tfjs'))
     .option('--onnx <file>', "ONNX model for --engine onnxruntime (default: model.onnx in the checkpoint folder, exported there when missing or older than the weights); the checkpoint still gives the thresholds")
     .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
+    .option('--skip-bad', 'skip unreadable images (zero-byte, truncated, not an image, above the pixel limit) instead of stopping; each is listed with the reason in predictions.csv / predictions.json and in the summary')
     .option('--no-resume', 'redo every image even when an interrupted run left a journal in --out')
     .action(async (input: string, o: PredictFlags) => {
       const tf = tfLoader();
@@ -88,11 +90,16 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
         const r = await inspectImages(tf, model, meta, {
           ...engineOpts,
           input, out: o.out, checkpoint: o.checkpoint, mapFormat: o.mapFormat, threshold: o.threshold, pixelThreshold: o.pixelThreshold,
-          batchSize: o.batchSize, resume: o.resume, log,
+          batchSize: o.batchSize, resume: o.resume, log, skipBad: o.skipBad,
+          onFailed: (f) => log(`warning: skipped bad image (--skip-bad): ${f.error}`),
           onImage: (img) => void process.stdout.write(`${path.relative(process.cwd(), img.path)}\t${img.score.toFixed(6)}\t${img.normalizedScore.toFixed(4)}\t${img.label}\n`),
         });
         const n = r.images.filter((i) => i.label === 'anomalous').length;
-        log(`${r.images.length} image(s): ${n} anomalous, ${r.images.length - n} normal (image threshold ${r.thresholds.image.toPrecision(6)} [${r.thresholds.imageSource}], pixel threshold ${r.thresholds.pixel.toPrecision(6)} [${r.thresholds.pixelSource}])`);
+        log(`${r.images.length} image(s)${r.failed.length ? ` scored, ${r.failed.length} failed` : ''}: ${n} anomalous, ${r.images.length - n} normal (image threshold ${r.thresholds.image.toPrecision(6)} [${r.thresholds.imageSource}], pixel threshold ${r.thresholds.pixel.toPrecision(6)} [${r.thresholds.pixelSource}])`);
+        if (r.failed.length) {
+          log(`warning: ${r.failed.length} image(s) could not be read and were skipped (--skip-bad)${r.csv ? `; they are listed with label "error" in ${r.csv}` : ''}:`);
+          for (const f of r.failed) log(`  - ${f.file}: ${f.error}`);
+        }
         if (r.csv) log(`wrote ${r.csv}, ${r.json} and per-image maps, masks and overlays under ${o.out}${r.resumed ? ` (${r.resumed} resumed)` : ''}`);
       } finally {
         await det?.dispose();

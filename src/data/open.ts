@@ -127,6 +127,9 @@ export async function openImage(file: string, options: SharpOptions = {}): Promi
     const bmp = await decodeBmpFile(file);
     return { img: sharp(bmp.data, { raw: { width: bmp.width, height: bmp.height, channels: bmp.channels }, limitInputPixels: limit }), bmp };
   }
+  // Header only (cheap): refuse an oversized image with a clear message before anything is decoded.
+  const meta = await sharp(file, { limitInputPixels: false }).metadata();
+  if (meta.width !== undefined && meta.height !== undefined && meta.width * meta.height > limit) throw new PixelLimitError(file, meta.width, meta.height);
   return { img: sharp(file, { ...options, limitInputPixels: limit }) };
 }
 

@@ -9,12 +9,13 @@ import * as path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import sharp from 'sharp';
 import type { Tf } from '../backend/index.js';
-import { loadImageRgb8 } from '../data/image.js';
+import { DataError, loadImage, loadImageRgb8 } from '../data/image.js';
+import { mapLimit } from '../util/concurrency.js';
 import { imageMetadata } from '../data/open.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { overlayRgb, resizeBilinear } from '../report/overlay.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { chunks, loadImageSet, type ImageSet } from './batches.js';
+import { chunks, type ImageSet } from './batches.js';
 import { WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
 import { assertPredictOutput, collectInspectionInputs, type InspectionInputs } from './predict.js';
 import { scoreImageSet } from './score.js';
@@ -210,11 +211,31 @@ export interface InspectOptions {
   scorer?: (set: ImageSet, n: number, keepMaps: boolean) => Promise<{ scores: Float32Array; maps?: Float32Array }>;
   /** Name of the scoring engine, recorded in predictions.json and the journal (default 'tfjs-node'). */
   engine?: string;
+  /**
+   * Unreadable images (zero-byte, truncated, not an image, above the pixel limit) are skipped and recorded with their
+   * reason in `failed`, predictions.csv (label `error`) and predictions.json, instead of stopping the run.
+   */
+  skipBad?: boolean;
+  /** Called for each image skipped with `skipBad`. */
+  onFailed?: (f: FailedImage) => void;
+}
+
+/** An image that could not be inspected (with `skipBad`). */
+export interface FailedImage {
+  /** Absolute path of the image. */
+  path: string;
+  /** Path relative to the input root, '/'-separated. */
+  file: string;
+  /** Why: the DataError message (names the file and the fix). */
+  error: string;
 }
 
 /** Summary returned by {@link inspectImages}. */
 export interface InspectionSummary {
+  /** Inspected images, in input order (without the failed ones). */
   images: InspectedImage[];
+  /** Images skipped because they could not be read (only with `skipBad`; otherwise the run stops at the first). */
+  failed: FailedImage[];
   thresholds: EffectiveThresholds;
   /** Images taken over from an interrupted run's journal (not redone). */
   resumed: number;
@@ -318,12 +339,16 @@ const csvField = (v: string | number): string => {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
-export const CSV_COLUMNS = ['path', 'file', 'score', 'normalized_score', 'label', 'threshold', 'time_ms', 'width', 'height', 'map_png', 'map_npy', 'mask', 'overlay'] as const;
+export const CSV_COLUMNS = ['path', 'file', 'score', 'normalized_score', 'label', 'threshold', 'time_ms', 'width', 'height', 'map_png', 'map_npy', 'mask', 'overlay', 'error'] as const;
 
-/** predictions.csv text: a header row, then one row per image (numbers in full precision). */
-export function predictionsCsv(images: readonly InspectedImage[]): string {
-  const rows = images.map((r) => [r.path, r.file, r.score, r.normalizedScore, r.label, r.threshold, r.timeMs, r.width, r.height, r.files?.map ?? '', r.files?.npy ?? '', r.files?.mask ?? '', r.files?.overlay ?? ''].map(csvField).join(','));
-  return `${[CSV_COLUMNS.join(','), ...rows].join('\n')}\n`;
+/**
+ * predictions.csv text: a header row, then one row per image (numbers in full precision); images that could not be
+ * read (`skipBad`) follow with label `error`, empty numbers and the reason in the `error` column.
+ */
+export function predictionsCsv(images: readonly InspectedImage[], failed: readonly FailedImage[] = []): string {
+  const rows = images.map((r) => [r.path, r.file, r.score, r.normalizedScore, r.label, r.threshold, r.timeMs, r.width, r.height, r.files?.map ?? '', r.files?.npy ?? '', r.files?.mask ?? '', r.files?.overlay ?? '', ''].map(csvField).join(','));
+  const bad = failed.map((f) => [f.path, f.file, '', '', 'error', '', '', '', '', '', '', '', '', f.error].map(csvField).join(','));
+  return `${[CSV_COLUMNS.join(','), ...rows, ...bad].join('\n')}\n`;
 }
 
 /** Mask at the original size (bilinear-resized map > pixel threshold, 0 / 255), overlay pixels and the map files. */
@@ -344,6 +369,30 @@ async function imageOutputs(file: string, map: Float32Array, size: number, th: E
 }
 
 const round1 = (v: number): number => Math.round(v * 10) / 10;
+
+/**
+ * Decodes the images `group` of `files` for one batch. An unreadable image (DataError) stops the run with a hint
+ * about `--skip-bad`, or with `skipBad` is reported to `onFailed` and left out of the batch.
+ * @returns the decoded set and the indices (into `files`) it holds, in order.
+ */
+async function loadBatch(group: readonly number[], files: readonly string[], rels: readonly string[], size: number, skipBad: boolean, onFailed: (f: FailedImage) => void): Promise<{ set: ImageSet; ok: number[] }> {
+  const loaded = await mapLimit(group, 4, async (i) => {
+    try {
+      return await loadImage(files[i]!, size);
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      if (!skipBad) throw new DataError(`${e.message} (Or pass --skip-bad to skip unreadable images and list them with the reason in predictions.csv / predictions.json.)`, e.path, { cause: e });
+      return e;
+    }
+  });
+  const ok: number[] = [], images: Float32Array[] = [];
+  for (const [j, i] of group.entries()) {
+    const v = loaded[j]!;
+    if (v instanceof DataError) onFailed({ path: files[i]!, file: rels[i]!, error: v.message });
+    else { ok.push(i); images.push(v); }
+  }
+  return { set: { size, images }, ok };
+}
 
 /**
  * Inspects images with a loaded checkpoint. With `out`: per image (relative folder structure kept) the map
@@ -406,6 +455,7 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
   }
 
   const results: InspectedImage[] = new Array(files.length);
+  const failed: FailedImage[] = [];
   const useBar = (opts.progress ?? true) && process.stderr.isTTY === true;
   const bar = useBar ? new SingleBar({ format: 'predict |{bar}| {value}/{total} img | {ips} img/s | eta {eta_formatted}', stream: process.stderr, etaBuffer: 50 }, Presets.shades_classic) : undefined;
   bar?.start(files.length, 0, { ips: '-' });
@@ -424,10 +474,10 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
       }
       // Score the whole fixed batch (also any images of it finished before an interruption: same batch = same bits).
       const tb = performance.now();
-      const set = await loadImageSet(group.map((i) => files[i]!), size);
-      const { scores, maps } = opts.scorer ? await opts.scorer(set, group.length, out !== undefined) : scoreImageSet(tf, model, set, group.length, out !== undefined);
+      const { set, ok } = await loadBatch(group, files, rels, size, opts.skipBad ?? false, (f) => { failed.push(f); opts.onFailed?.(f); });
+      const { scores, maps } = !ok.length ? { scores: new Float32Array(0), maps: undefined } : opts.scorer ? await opts.scorer(set, ok.length, out !== undefined) : scoreImageSet(tf, model, set, ok.length, out !== undefined);
       const shareMs = (performance.now() - tb) / group.length;
-      for (const [j, i] of group.entries()) {
+      for (const [j, i] of ok.entries()) {
         const prevEntry = done.get(i);
         if (prevEntry) {
           results[i] = { path: files[i]!, file: prevEntry.file, score: prevEntry.score, normalizedScore: prevEntry.normalizedScore, label: prevEntry.label, threshold: prevEntry.threshold, timeMs: prevEntry.timeMs, width: prevEntry.width, height: prevEntry.height, files: prevEntry.files };
@@ -443,7 +493,16 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
         };
         if (out) {
           const map = maps!.subarray(j * size * size, (j + 1) * size * size);
-          const o = await imageOutputs(files[i]!, map, size, th, fmt);
+          let o: Awaited<ReturnType<typeof imageOutputs>>;
+          try {
+            o = await imageOutputs(files[i]!, map, size, th, fmt);
+          } catch (e) {
+            if (!(e instanceof DataError) || !opts.skipBad) throw e;
+            const f: FailedImage = { path: files[i]!, file: rels[i]!, error: e.message };
+            failed.push(f);
+            opts.onFailed?.(f);
+            continue;
+          }
           r.width = o.width; r.height = o.height;
           r.files = filesFor(bases[i]!, fmt);
           for (const [k, buf] of o.data) await writeFileAtomic(path.join(out, r.files[k]!), buf);
@@ -469,18 +528,19 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
     bar?.stop();
     await journal?.close();
   }
-  const summary: InspectionSummary = { images: results, thresholds: th, resumed: done.size, root: inputs.root };
+  const images = results.filter((r) => r !== undefined);
+  const summary: InspectionSummary = { images, failed, thresholds: th, resumed: done.size, root: inputs.root };
   if (out) {
     summary.csv = path.join(out, PREDICTIONS_CSV);
     summary.json = path.join(out, PREDICTIONS_JSON);
-    await writeFileAtomic(summary.csv, predictionsCsv(results));
-    await writeJsonAtomic(summary.json, predictionsJson(results, th, meta, { input: path.resolve(opts.input), root: inputs.root, checkpoint: path.resolve(opts.checkpoint), checkpointSha256: ckptSha, mapFormat: fmt, size, batchSize, resumed: done.size, engine }));
+    await writeFileAtomic(summary.csv, predictionsCsv(images, failed));
+    await writeJsonAtomic(summary.json, predictionsJson(images, failed, th, meta, { input: path.resolve(opts.input), root: inputs.root, checkpoint: path.resolve(opts.checkpoint), checkpointSha256: ckptSha, mapFormat: fmt, size, batchSize, resumed: done.size, engine }));
   }
   return summary;
 }
 
 /** The predictions.json document (see docs/inspection.md). */
-function predictionsJson(images: InspectedImage[], th: EffectiveThresholds, meta: CheckpointMeta, run: { input: string; root: string; checkpoint: string; checkpointSha256: string; mapFormat: MapFormat; size: number; batchSize: number; resumed: number; engine: string }): unknown {
+function predictionsJson(images: InspectedImage[], failed: FailedImage[], th: EffectiveThresholds, meta: CheckpointMeta, run: { input: string; root: string; checkpoint: string; checkpointSha256: string; mapFormat: MapFormat; size: number; batchSize: number; resumed: number; engine: string }): unknown {
   const anomalous = images.filter((r) => r.label === 'anomalous').length;
   return {
     format: 'ntsnet-predictions',
@@ -500,10 +560,11 @@ function predictionsJson(images: InspectedImage[], th: EffectiveThresholds, meta
     },
     mask: 'PNG, 8-bit grey, original image size: 255 where the map (resized bilinearly to the image size) > thresholds.pixel, else 0',
     overlay: `PNG, original image size: 50 % image + 50 % jet heat map (0 .. fullScale), mask contour in rgb(${CONTOUR_RGB.join(', ')})`,
-    counts: { images: images.length, anomalous, normal: images.length - anomalous, resumed: run.resumed },
+    counts: { images: images.length, anomalous, normal: images.length - anomalous, resumed: run.resumed, failed: failed.length },
     batchSize: run.batchSize,
     engine: run.engine,
     images,
+    failed,
     createdAt: new Date().toISOString(),
   };
 }
