@@ -13,6 +13,7 @@ import { loadTf } from '../src/backend/index.js';
 import { readDataset } from '../src/data/dataset.js';
 import { chunks, loadImageSet, toBatch } from '../src/engine/batches.js';
 import { loadCheckpoint } from '../src/engine/checkpoint.js';
+import { assessDetector } from '../src/engine/health.js';
 import { scoreImageSet } from '../src/engine/score.js';
 import { batchNormEval } from '../src/model/batchnorm.js';
 import { param } from '../src/model/params.js';
@@ -68,19 +69,12 @@ for (const dir of positionals) {
   }
   const test = await loadImageSet(ds.test.map((t) => t.path), size);
   const { scores, maps } = scoreImageSet(tf, model, test, 16, true);
-  const hw = size * size, border = Math.round(size / 16);
-  let atBorder = 0;
-  for (let i = 0; i < scores.length; i++) {
-    let best = -Infinity, at = 0;
-    for (let k = 0; k < hw; k++) if (maps![i * hw + k]! > best) { best = maps![i * hw + k]!; at = k; }
-    const y = Math.floor(at / size), x = at % size;
-    if (y < border || x < border || y >= size - border || x >= size - border) atBorder++;
-  }
+  const health = assessDetector(scores, maps!, size, 'test', model.config);
   const sm = scores.reduce((s, v) => s + v, 0) / scores.length;
   const ssd = Math.sqrt(scores.reduce((s, v) => s + (v - sm) ** 2, 0) / scores.length);
   console.log(`${dir}: student ${model.config.studentBlock}, teacher ${model.config.teacherNorm}`);
   console.log(`  teacher BN running var / actual var of its own input: median over ${acc.size} BN layers ${median(varRatios).toExponential(2)}, range ${Math.min(...varRatios).toExponential(1)} .. ${Math.max(...varRatios).toExponential(1)} (per layer: ${perLayer.join(', ')})`);
   console.log(`  |running mean - actual mean| / actual std: median ${median(meanShifts).toFixed(2)}, max ${Math.max(...meanShifts).toFixed(2)}`);
-  console.log(`  test scores: mean ${sm.toExponential(3)}, coefficient of variation ${(ssd / sm).toExponential(2)}; map maximum within ${border} px of the border for ${atBorder}/${scores.length} images`);
+  console.log(`  test scores: mean ${sm.toExponential(3)}, coefficient of variation ${(ssd / sm).toExponential(2)}; map maximum within ${health.borderPx} px of the border for ${Math.round(health.borderFraction * scores.length)}/${scores.length} images; ${health.degenerate ? 'DEGENERATE' : 'healthy'}`);
   model.dispose();
 }

@@ -74,6 +74,16 @@ export function sharedDataPath(...parts: string[]): string | undefined {
   return existsSync(p) ? p : undefined;
 }
 
+/**
+ * Path of a file of the shared ImageNet teacher weights: `$NTSNET_SHARED_WEIGHTS/<name>` when set, otherwise
+ * `<repoRoot>/../shared/weights/<name>`; undefined when absent (tests then skip with a message). Read-only.
+ */
+export function sharedWeightsPath(name: string): string | undefined {
+  const base = process.env.NTSNET_SHARED_WEIGHTS ?? path.join(repoRoot(), '..', 'shared', 'weights');
+  const p = path.resolve(base, name);
+  return existsSync(p) ? p : undefined;
+}
+
 /** A point in image pixels (the centre of a square defect). */
 export interface Point {
   x: number;

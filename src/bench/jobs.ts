@@ -95,7 +95,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob): Promise<TrainRunRecord
   const { model, meta } = await loadCheckpoint(tf, ckpt);
   try {
     const ds = await applySavedSplit(job.dataset.spec, meta.split, { skipBad: job.skipBad });
-    const res = await evaluate(tf, model, ds, config.train.evalBatchSize, log);
+    const res = await evaluate(tf, model, ds, config.train.evalBatchSize, log, meta.teacher);
     const size = model.config.imageSize;
     const set = await loadImageSet(ds.test.map((t) => t.path), size);
     const lm = perLayerMaps(tf, model, set, config.train.evalBatchSize);

@@ -30,7 +30,7 @@ export function registerFit(program: Command, tfLoader: () => Tf): void {
       const { model, meta } = await loadCheckpoint(tf, o.out);
       try {
         const [ds] = await testDatasets(o.data ? [o.data] : undefined, o, meta.split, config.train.seed, config.train.valFraction);
-        const res = await evaluate(tf, model, ds!, config.train.evalBatchSize, log);
+        const res = await evaluate(tf, model, ds!, config.train.evalBatchSize, log, meta.teacher);
         const files = await writeResults(o.out, [res], meta, { fitSeconds: r.wallSeconds, testSeconds: res.seconds, history: r.history });
         process.stdout.write(`${metricsTable([res], `${res.category}: NTSNet (${config.preset} preset, teacher ${teacherLabel(meta.teacher)} / ${config.model.teacherNorm}, student ${config.model.studentBlock})`)}\n`);
         log(`test: ${res.seconds.toFixed(1)} s (${res.imagesPerSecond.toFixed(1)} img/s scoring); wrote ${files.json} and ${files.md}`);

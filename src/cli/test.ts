@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
+import { teacherLabel } from '../model/weights/resolve.js';
 import type { Tf } from '../backend/index.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { evaluate, metricsTable, writeResults } from '../engine/evaluate.js';
 import { assertOutsideDataset } from '../engine/paths.js';
+import { assertWritableFolder } from '../util/writable.js';
 import { int } from './options.js';
 import { addDatasetOptions, testDatasets, type DatasetFlags } from './datasetOptions.js';
 
@@ -18,15 +20,16 @@ export function registerTest(program: Command, tfLoader: () => Tf): void {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const out = o.out ?? o.checkpoint;
+      await assertWritableFolder(out, o.out ? '--out' : '--checkpoint (results.json is written there; give --out to write elsewhere)');
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);
       try {
         const t = meta.config.train;
         const datasets = await testDatasets(o.data, o, meta.split, t.seed, t.valFraction);
         for (const d of [...(o.data ?? []), ...(o.normal ?? []), ...(o.abnormal ?? []), ...(o.masks ? [o.masks] : [])]) await assertOutsideDataset(out, d);
         const results = [];
-        for (const ds of datasets) results.push(await evaluate(tf, model, ds, o.batchSize ?? t.evalBatchSize, log));
+        for (const ds of datasets) results.push(await evaluate(tf, model, ds, o.batchSize ?? t.evalBatchSize, log, meta.teacher));
         const files = await writeResults(out, results, meta);
-        process.stdout.write(`${metricsTable(results, `NTSNet (${meta.config.preset} preset)`)}\n`);
+        process.stdout.write(`${metricsTable(results, `NTSNet (${meta.config.preset} preset, teacher ${teacherLabel(meta.teacher)} / ${meta.config.model.teacherNorm}, student ${meta.config.model.studentBlock})`)}\n`);
         for (const r of results) log(`${r.category}: ${r.seconds.toFixed(1)} s, ${r.imagesPerSecond.toFixed(1)} img/s scoring`);
         log(`wrote ${files.json} and ${files.md}`);
       } finally {

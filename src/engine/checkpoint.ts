@@ -33,6 +33,8 @@ export interface CheckpointMeta {
   /** Image-level scores of the held-out normal validation images (for thresholds and heat-map scaling). */
   valScores: number[];
   thresholds?: import('./threshold.js').Thresholds; // decision thresholds calibrated at save time (engine/threshold.ts); absent in older checkpoints
+  /** Detector-health check of the saved model on the calibration images (engine/health.ts); absent in older checkpoints. */
+  health?: import('./health.js').DetectorHealth;
   /** The seeded split (file names relative to the dataset root), to evaluate on exactly the same test files. */
   split: SavedSplit;
   createdAt: string;

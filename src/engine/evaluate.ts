@@ -8,6 +8,8 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { loadImageSet } from './batches.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { CheckpointMeta } from './checkpoint.js';
+import { teacherLabel, type TeacherIdentity } from '../model/weights/resolve.js';
+import { assessDetector, healthBanner, type DetectorHealth } from './health.js';
 import { scoreImageSet } from './score.js';
 
 /** Per-image result of an evaluation. */
@@ -27,6 +29,8 @@ export interface EvalResult {
   pixelAuroc: number | null;
   /** Why a metric is null (also logged as `warning:` lines and written to metrics.md). */
   notes: string[];
+  /** Detector-health check on the test images (engine/health.ts): near-constant scores, map maxima on the border. */
+  health: DetectorHealth;
   counts: { test: number; good: number; defective: number; pixels: number };
   seconds: number;
   imagesPerSecond: number;
@@ -36,10 +40,14 @@ export interface EvalResult {
 /**
  * Scores the test split of a dataset (see data/dataset.ts: MVTec AD category or folder dataset) and computes image
  * AUROC and pixel AUROC over all test pixels at the model's input resolution (masks resized nearest-neighbour and
- * binarised as documented in docs/data.md; a mask whose aspect ratio differs from its image is refused).
+ * binarised as documented in docs/data.md; a mask whose aspect ratio differs from its image is refused), and checks
+ * the detector's health on the test images (engine/health.ts; `teacher` only shapes the likely-cause message).
  * @throws Error when the test split is empty or a mask cannot be aligned with its image.
  */
-export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSize: number, log: (l: string) => void = () => {}): Promise<EvalResult> {
+export async function evaluate(
+  tf: Tf, model: NTSNet, cat: SplitDataset, batchSize: number, log: (l: string) => void = () => {},
+  teacher?: Pick<TeacherIdentity, 'imagenet' | 'form'>,
+): Promise<EvalResult> {
   const t0 = Date.now();
   for (const w of cat.warnings) log(`warning: ${w}`);
   if (cat.test.length === 0) throw new Error(`${cat.root}: the dataset has no test images.`);
@@ -69,9 +77,11 @@ export async function evaluate(tf: Tf, model: NTSNet, cat: SplitDataset, batchSi
   }
   // Undefined metrics are warnings, not silent "n/a" cells: say so on the log (stderr for the CLI) too.
   for (const n of notes) log(`warning: ${cat.name}: ${n}`);
+  const health = assessDetector(scores, maps!, size, 'test', model.config, teacher);
+  for (const l of healthBanner(health)) log(l);
   const good = labels.filter((l) => l === 0).length;
   return {
-    category: cat.name, imageAuroc, pixelAuroc, notes,
+    category: cat.name, imageAuroc, pixelAuroc, notes, health,
     counts: { test: cat.test.length, good, defective: cat.test.length - good, pixels: cat.test.length * size * size },
     seconds: (Date.now() - t0) / 1000, imagesPerSecond: cat.test.length / scoreSeconds,
     images: cat.test.map((t, i) => ({ file: path.relative(cat.root, t.path).split(path.sep).join('/'), defectType: t.defectType, label: t.label, score: scores[i]! })),
@@ -109,9 +119,15 @@ export async function writeResults(outDir: string, results: EvalResult[], meta: 
   const json = path.join(outDir, 'results.json');
   const md = path.join(outDir, 'metrics.md');
   const m = meta.config.model;
-  const title = `NTSNet (${meta.config.preset} preset, student ${m.studentBlock}, teacher ${meta.teacher.imagenet ? 'ImageNet ResNet18' : meta.teacher.source} / ${m.teacherNorm}, ${m.imageSize} px, best epoch ${meta.bestEpoch})`;
-  await writeJsonAtomic(json, { results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
+  const title = `NTSNet (${meta.config.preset} preset, student ${m.studentBlock}, teacher ${teacherLabel(meta.teacher)} / ${m.teacherNorm}, ${m.imageSize} px, best epoch ${meta.bestEpoch})`;
+  const degenerateAny = !!meta.health?.degenerate || results.some((r) => r.health?.degenerate);
+  await writeJsonAtomic(json, { degenerate: degenerateAny, results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, health: meta.health ?? null, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
   const notes = results.flatMap((r) => r.notes.map((n) => `- warning: ${r.category}: ${n}`));
-  await writeFileAtomic(md, `${metricsTable(results, title)}${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
+  const degenerate = [
+    ...(meta.health?.degenerate ? [`- **DEGENERATE DETECTOR** (after fit, ${meta.health.images} ${meta.health.on} images): ${meta.health.problems.join(' ')}`] : []),
+    ...results.filter((r) => r.health?.degenerate).map((r) => `- **DEGENERATE DETECTOR** (${r.category}, ${r.health.images} test images): ${r.health.problems.join(' ')}`),
+  ];
+  const teacherLine = `Teacher: ${meta.teacher.description ?? teacherLabel(meta.teacher)}${meta.teacher.sha256 ? ` (SHA-256 ${meta.teacher.sha256.slice(0, 16)}...)` : ''}.`;
+  await writeFileAtomic(md, `${degenerate.length ? `> **WARNING: this model does not detect defects.**\n\n${degenerate.join('\n')}\n\n` : ''}${metricsTable(results, title)}\n${teacherLine}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
   return { json, md };
 }

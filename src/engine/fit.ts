@@ -13,6 +13,8 @@ import { chunks, loadImageSet, toBatch, type ImageSet } from './batches.js';
 import { saveCheckpoint, type CheckpointMeta, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { validateRunConfig, type RunConfig } from './config.js';
 import { assertOutsideDataset, NTSNET_VERSION } from './paths.js';
+import { assertWritableFolder } from '../util/writable.js';
+import { assessDetector, healthBanner } from './health.js';
 import { scoreImageSet } from './score.js';
 import { computeThresholds, describeThresholds } from './threshold.js';
 
@@ -86,6 +88,9 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const c = structuredClone(opts.config);
   validateRunConfig(c);
+  // Before any work: the output must be outside the dataset and writable (a read-only --out fails now, not after an epoch).
+  for (const dir of typeof opts.data === 'string' ? [opts.data] : datasetFolders(opts.data)) await assertOutsideDataset(opts.out, dir);
+  await assertWritableFolder(opts.out);
   const ds: SplitDataset = await readDataset(opts.data, { valFraction: c.train.valFraction, seed: c.train.seed, skipBad: opts.skipBad });
   for (const dir of datasetFolders(opts.data, ds)) await assertOutsideDataset(opts.out, dir);
   await checkOutputFolder(opts.out, opts.force ?? false, log);
@@ -164,9 +169,10 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         if (!thresholdWarned) for (const w of thresholds.warnings) log(`warning: thresholds: ${w}`);
         thresholdWarned = true;
         log(`thresholds: ${describeThresholds(thresholds)}`);
+        const health = assessDetector(cal.scores, cal.maps!, c.model.imageSize, calibration.source, c.model, teacherInfo);
         meta = {
           format: CHECKPOINT_FORMAT, ntsnetVersion: NTSNET_VERSION, config: c, teacher: teacherInfo,
-          bestEpoch: epoch, bestValLoss: valLoss, valScores, thresholds,
+          bestEpoch: epoch, bestValLoss: valLoss, valScores, thresholds, health,
           split: splitToJson(ds), createdAt: new Date().toISOString(),
         };
         await saveCheckpoint(opts.out, model, meta);
@@ -176,6 +182,8 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
     optimizer.dispose();
     model.dispose();
   }
+  // A model that cannot detect anything is said so loudly, not reported as a success (also in config.json).
+  for (const l of healthBanner(meta!.health!)) log(l);
   return { checkpointDir: path.resolve(opts.out), meta: meta!, history, wallSeconds: (Date.now() - t0) / 1000, parameterCounts: counts };
 }
 
@@ -196,8 +204,8 @@ async function loadDefectiveValidation(files: string[], ds: SplitDataset, size: 
 }
 
 /** Every folder of a dataset the output must stay out of. */
-export function datasetFolders(data: string | FolderSpec, ds: SplitDataset): string[] {
-  return typeof data === 'string' ? [ds.root] : [...data.normal, ...data.abnormal, ...(data.masks ? [data.masks] : [])];
+export function datasetFolders(data: string | FolderSpec, ds?: SplitDataset): string[] {
+  return typeof data === 'string' ? [ds?.root ?? data] : [...data.normal, ...data.abnormal, ...(data.masks ? [data.masks] : [])];
 }
 
 /**

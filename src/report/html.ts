@@ -12,6 +12,7 @@ import { loadImageRgb8, loadMaskFull, maskAlignment, resizeNearest } from '../da
 import type { SplitDataset } from '../data/folder.js';
 import type { TestItem } from '../data/mvtec.js';
 import { rocCurve } from '../metrics/auroc.js';
+import { teacherLabel } from '../model/weights/resolve.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { loadImageSet } from '../engine/batches.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -61,6 +62,8 @@ export interface ReportModel {
   resultsCreatedAt?: string;
   /** One line describing the model / checkpoint. */
   modelLine: string;
+  /** Degenerate-detector problems (engine/health.ts), shown as a banner above everything else; empty when healthy. */
+  degenerate: string[];
   thresholds: {
     /** Calibrated image threshold (null when the checkpoint has none; the slider then starts at `initial`). */
     image: number | null;
@@ -186,6 +189,7 @@ export function renderReportHtml(m: ReportModel): string {
 <header>
 <h1>${esc(m.title)}</h1>
 <div class="muted">${esc(m.modelLine)}</div>
+${m.degenerate.length ? `<div class="degenerate" id="degenerate" role="alert" style="border:3px solid #c00;background:#fee;padding:0.6em 1em;margin:0.6em 0"><strong>WARNING: this model does not detect defects (degenerate detector).</strong><ul>${m.degenerate.map((d) => `<li>${esc(d)}</li>`).join('')}</ul></div>` : ''}
 <div class="muted small">run folder <code>${esc(m.runDir)}</code>; results ${esc(m.resultsCreatedAt ?? 'n/a')}; report ${esc(m.createdAt)} (ntsnet ${esc(NTSNET_VERSION)})</div>
 </header>
 <main>
@@ -426,12 +430,18 @@ export async function createReport(tf: Tf | undefined, opts: ReportOptions): Pro
   for (const n of [...thresholdNotes, ...notes]) log(`note: ${n}`);
 
   const m = meta.config.model;
-  const teacher = meta.teacher.imagenet ? 'ImageNet ResNet18 teacher' : `teacher ${meta.teacher.source}`;
+  const teacher = `teacher ${meta.teacher.description ?? teacherLabel(meta.teacher)}${meta.teacher.sha256 ? ` (SHA-256 ${meta.teacher.sha256.slice(0, 12)}...)` : ''}`;
+  const degenerate = [
+    ...(meta.health?.degenerate ? meta.health.problems.map((p) => `after fit (${meta.health!.images} ${meta.health!.on} images): ${p}`) : []),
+    ...results.filter((r) => r.health?.degenerate).flatMap((r) => r.health.problems.map((p) => `${r.category} (${r.health.images} test images): ${p}`)),
+  ];
+  for (const d of degenerate) log(`WARNING: DEGENERATE DETECTOR: ${d}`);
   const html = renderReportHtml({
     title: `ntsnet report: ${results.map((r) => r.category).join(', ')}`,
     runDir,
     createdAt: new Date().toISOString(),
     resultsCreatedAt: data.createdAt,
+    degenerate,
     modelLine: `NTSNet, ${meta.config.preset} preset, student ${m.studentBlock}, ${teacher} / ${m.teacherNorm}, layers ${m.layers.join(',')}, ${m.imageSize} px, best epoch ${meta.bestEpoch}`,
     thresholds: { image, initial, pixel, description, notes: thresholdNotes },
     results,
