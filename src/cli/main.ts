@@ -9,6 +9,7 @@ import { registerFit } from './fit.js';
 import { registerInfo } from './info.js';
 import { registerPredict } from './predict.js';
 import { registerReport } from './report.js';
+import { registerServe } from './serve.js';
 import { registerTest } from './test.js';
 import { registerWeights } from './weights.js';
 
@@ -26,6 +27,7 @@ registerWeights(program);
 registerData(program);
 registerExport(program, loadTf);
 registerBenchmark(program, loadTf);
+registerServe(program, loadTf);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ntsnet: error: ${e instanceof Error ? e.message : String(e)}\n`);

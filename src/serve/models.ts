@@ -1,0 +1,103 @@
+/**
+ * The models a service holds: checkpoints loaded by name, each with its thresholds, its engine and its micro-batcher.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync, existsSync, createReadStream } from 'node:fs';
+import * as path from 'node:path';
+import type { Tf } from '../backend/index.js';
+import { loadCheckpoint, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
+import { effectiveThresholds, type EffectiveThresholds } from '../engine/inspect.js';
+import { MicroBatcher, type BatcherOptions } from './batcher.js';
+import { openEngine, type EngineChoice, type InferenceEngine } from './engine.js';
+
+/** A model name in URLs: letters, digits, `.`, `_`, `-` (1-64 characters). */
+export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** One served checkpoint. */
+export interface ServedModel {
+  name: string;
+  /** Absolute checkpoint folder. */
+  dir: string;
+  meta: CheckpointMeta;
+  thresholds: EffectiveThresholds;
+  /** SHA-256 of model.safetensors. */
+  sha256: string;
+  engine: InferenceEngine;
+  batcher: MicroBatcher;
+}
+
+/** A checkpoint to serve under a name. */
+export interface ModelSpec {
+  name: string;
+  dir: string;
+}
+
+/**
+ * Names checkpoint folders: `--checkpoint DIR...` are named by their folder name; `--models DIR` contributes every
+ * sub-folder holding a model.safetensors, named by the sub-folder.
+ * @throws Error for a missing folder, a bad or duplicate name, or nothing to serve.
+ */
+export function modelSpecs(checkpoints: readonly string[], modelsDir?: string): ModelSpec[] {
+  const specs: ModelSpec[] = checkpoints.map((d) => ({ name: path.basename(path.resolve(d)), dir: path.resolve(d) }));
+  if (modelsDir) {
+    const root = path.resolve(modelsDir);
+    if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`--models ${modelsDir} is not a folder. Pass a folder holding one checkpoint folder per model.`);
+    const subs = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(path.join(root, e.name, WEIGHTS_FILE)));
+    if (!subs.length) throw new Error(`--models ${modelsDir} holds no checkpoint folders (sub-folders with ${WEIGHTS_FILE}, written by 'ntsnet fit').`);
+    for (const e of subs.sort((a, b) => a.name.localeCompare(b.name))) specs.push({ name: e.name, dir: path.join(root, e.name) });
+  }
+  if (!specs.length) throw new Error('Nothing to serve: pass --checkpoint DIR... (folders written by `ntsnet fit`) or --models DIR (one checkpoint folder per model).');
+  const seen = new Map<string, string>();
+  for (const s of specs) {
+    if (!MODEL_NAME_RE.test(s.name)) throw new Error(`Model name '${s.name}' (from ${s.dir}) is not usable in a URL: rename the folder to letters, digits, '.', '_' or '-'.`);
+    const prev = seen.get(s.name);
+    if (prev) throw new Error(`Two models are named '${s.name}': ${prev} and ${s.dir}. Rename one of the folders.`);
+    seen.set(s.name, s.dir);
+  }
+  return specs;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Options of {@link loadModels}. */
+export interface LoadModelsOptions {
+  engine: EngineChoice;
+  batching: BatcherOptions;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * Loads every checkpoint with its engine and a micro-batcher.
+ * @throws Error naming the checkpoint when one cannot be loaded (the ones already loaded are released).
+ */
+export async function loadModels(tf: Tf, specs: readonly ModelSpec[], opts: LoadModelsOptions): Promise<Map<string, ServedModel>> {
+  const out = new Map<string, ServedModel>();
+  try {
+    for (const s of specs) {
+      const { model, meta } = await loadCheckpoint(tf, s.dir);
+      let thresholds: EffectiveThresholds;
+      try {
+        thresholds = effectiveThresholds(meta);
+      } catch (e) {
+        model.dispose();
+        throw new Error(`${s.dir}: ${(e as Error).message}`);
+      }
+      const engine = await openEngine(tf, model, s.dir, opts.engine, { threads: opts.threads, log: opts.log });
+      // Warm-up: the first pass of each batch shape is slow (kernel selection); do it before the first request.
+      const px = engine.imageSize * engine.imageSize * 3;
+      for (const n of new Set([1, opts.batching.maxBatch])) await engine.run(new Float32Array(n * px), n);
+      const batcher = new MicroBatcher(engine, opts.batching);
+      out.set(s.name, { name: s.name, dir: s.dir, meta, thresholds, sha256: await sha256File(path.join(s.dir, WEIGHTS_FILE)), engine, batcher });
+      opts.log?.(`model ${s.name}: ${s.dir} (${meta.config.model.imageSize} px, engine ${engine.name}, image threshold ${thresholds.image.toPrecision(6)})`);
+    }
+  } catch (e) {
+    for (const m of out.values()) await m.engine.dispose();
+    throw e;
+  }
+  return out;
+}
