@@ -540,7 +540,7 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
 }
 
 /** The predictions.json document (see docs/inspection.md). */
-function predictionsJson(images: InspectedImage[], failed: FailedImage[], th: EffectiveThresholds, meta: CheckpointMeta, run: { input: string; root: string; checkpoint: string; checkpointSha256: string; mapFormat: MapFormat; size: number; batchSize: number; resumed: number; engine: string }): unknown {
+export function predictionsJson(images: InspectedImage[], failed: FailedImage[], th: EffectiveThresholds, meta: CheckpointMeta, run: { input: string; root: string; checkpoint: string; checkpointSha256: string; mapFormat: MapFormat; size: number; batchSize: number; resumed: number; engine: string }): unknown {
   const anomalous = images.filter((r) => r.label === 'anomalous').length;
   return {
     format: 'ntsnet-predictions',
