@@ -10,6 +10,9 @@ import { registerInfo } from './info.js';
 import { registerPredict } from './predict.js';
 import { registerReport } from './report.js';
 import { registerServe } from './serve.js';
+import { registerSubmit } from './submit.js';
+import { registerJobs } from './jobs.js';
+import { registerWorker } from './worker.js';
 import { registerTest } from './test.js';
 import { registerWeights } from './weights.js';
 
@@ -28,6 +31,9 @@ registerData(program);
 registerExport(program, loadTf);
 registerBenchmark(program, loadTf);
 registerServe(program, loadTf);
+registerWorker(program);
+registerSubmit(program);
+registerJobs(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ntsnet: error: ${e instanceof Error ? e.message : String(e)}\n`);
