@@ -78,8 +78,12 @@ test('the ImageNet trunk with frozen statistics is not flagged', { skip: BOTTLE 
   const r = await ntsnet(['fit', '--data', BOTTLE!, '--out', out, '--teacher', 'imagenet', '--teacher-weights', TRUNK!, '--teacher-norm', 'frozen_bn', ...common]);
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /DEGENERATE/);
-  const cfg = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')) as { health: { degenerate: boolean }; teacher: { form: string; imagenet: boolean } };
+  const cfg = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')) as { health: { degenerate: boolean }; teacher: { form: string; imagenet: boolean }; expectedDetection: { images: number; imageAuroc: number } };
   assert.equal(cfg.health.degenerate, false);
+  // The label-free expected-detection figure: synthetic defects in the 21 validation images are found.
+  assert.equal(cfg.expectedDetection.images, 21);
+  assert.ok(cfg.expectedDetection.imageAuroc >= 0.9, `synthetic-defect image AUROC ${cfg.expectedDetection.imageAuroc}`);
+  assert.match(r.stderr, /expected detection \(synthetic defects in 21 validation images/);
   assert.equal(cfg.teacher.form, 'imagenet-trunk');
   const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as { degenerate: boolean; results: { imageAuroc: number }[] };
   assert.equal(res.degenerate, false);

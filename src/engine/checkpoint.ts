@@ -35,6 +35,8 @@ export interface CheckpointMeta {
   thresholds?: import('./threshold.js').Thresholds; // decision thresholds calibrated at save time (engine/threshold.ts); absent in older checkpoints
   /** Detector-health check of the saved model on the calibration images (engine/health.ts); absent in older checkpoints. */
   health?: import('./health.js').DetectorHealth;
+  /** Detection of synthetic defects pasted into the calibration images (engine/synthetic.ts); absent in older checkpoints. */
+  expectedDetection?: import('./synthetic.js').ExpectedDetection;
   /** The seeded split (file names relative to the dataset root), to evaluate on exactly the same test files. */
   split: SavedSplit;
   createdAt: string;

@@ -121,13 +121,15 @@ export async function writeResults(outDir: string, results: EvalResult[], meta: 
   const m = meta.config.model;
   const title = `NTSNet (${meta.config.preset} preset, student ${m.studentBlock}, teacher ${teacherLabel(meta.teacher)} / ${m.teacherNorm}, ${m.imageSize} px, best epoch ${meta.bestEpoch})`;
   const degenerateAny = !!meta.health?.degenerate || results.some((r) => r.health?.degenerate);
-  await writeJsonAtomic(json, { degenerate: degenerateAny, results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, health: meta.health ?? null, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
+  await writeJsonAtomic(json, { degenerate: degenerateAny, results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, health: meta.health ?? null, expectedDetection: meta.expectedDetection ?? null, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
   const notes = results.flatMap((r) => r.notes.map((n) => `- warning: ${r.category}: ${n}`));
   const degenerate = [
     ...(meta.health?.degenerate ? [`- **DEGENERATE DETECTOR** (after fit, ${meta.health.images} ${meta.health.on} images): ${meta.health.problems.join(' ')}`] : []),
     ...results.filter((r) => r.health?.degenerate).map((r) => `- **DEGENERATE DETECTOR** (${r.category}, ${r.health.images} test images): ${r.health.problems.join(' ')}`),
   ];
   const teacherLine = `Teacher: ${meta.teacher.description ?? teacherLabel(meta.teacher)}${meta.teacher.sha256 ? ` (SHA-256 ${meta.teacher.sha256.slice(0, 16)}...)` : ''}.`;
-  await writeFileAtomic(md, `${degenerate.length ? `> **WARNING: this model does not detect defects.**\n\n${degenerate.join('\n')}\n\n` : ''}${metricsTable(results, title)}\n${teacherLine}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
+  const ed = meta.expectedDetection;
+  const edLine = ed?.images ? `\nExpected detection (synthetic defects pasted into ${ed.images} held-out normal images; no defect labels): image AUROC ${pct(ed.imageAuroc)}, pixel AUROC ${pct(ed.pixelAuroc)}.` : '';
+  await writeFileAtomic(md, `${degenerate.length ? `> **WARNING: this model does not detect defects.**\n\n${degenerate.join('\n')}\n\n` : ''}${metricsTable(results, title)}\n${teacherLine}${edLine}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
   return { json, md };
 }

@@ -15,6 +15,7 @@ import { validateRunConfig, type RunConfig } from './config.js';
 import { assertOutsideDataset, NTSNET_VERSION } from './paths.js';
 import { assertWritableFolder } from '../util/writable.js';
 import { assessDetector, healthBanner } from './health.js';
+import { expectedDetection, makeSyntheticSet } from './synthetic.js';
 import { scoreImageSet } from './score.js';
 import { computeThresholds, describeThresholds } from './threshold.js';
 
@@ -123,6 +124,8 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   // Thresholds are calibrated on the normal validation images; without any, on the training images (warned).
   const calibration = valSet.images.length ? { set: valSet, source: 'validation' as const } : { set: trainSet, source: 'training' as const };
   let thresholdWarned = false;
+  // Synthetic defects in the calibration images: an expected-detection figure from normal images only.
+  const synthetic = makeSyntheticSet(calibration.set, c.train.seed);
 
   const model = NTSNet.create(tf, c.model, teacher, c.train.seed, teacherInfo.source);
   const counts = model.parameterCounts();
@@ -169,10 +172,11 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         if (!thresholdWarned) for (const w of thresholds.warnings) log(`warning: thresholds: ${w}`);
         thresholdWarned = true;
         log(`thresholds: ${describeThresholds(thresholds)}`);
-        const health = assessDetector(cal.scores, cal.maps!, c.model.imageSize, calibration.source, c.model, teacherInfo);
+        const expected = expectedDetection(tf, model, synthetic, cal.scores, cal.maps!, c.train.evalBatchSize);
+        const health = assessDetector(cal.scores, cal.maps!, c.model.imageSize, calibration.source, c.model, teacherInfo, expected);
         meta = {
           format: CHECKPOINT_FORMAT, ntsnetVersion: NTSNET_VERSION, config: c, teacher: teacherInfo,
-          bestEpoch: epoch, bestValLoss: valLoss, valScores, thresholds, health,
+          bestEpoch: epoch, bestValLoss: valLoss, valScores, thresholds, health, expectedDetection: expected,
           split: splitToJson(ds), createdAt: new Date().toISOString(),
         };
         await saveCheckpoint(opts.out, model, meta);
@@ -183,6 +187,8 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
     model.dispose();
   }
   // A model that cannot detect anything is said so loudly, not reported as a success (also in config.json).
+  const ed = meta!.expectedDetection;
+  if (ed?.images) log(`expected detection (synthetic defects in ${ed.images} ${calibration.source} images, no defect labels): image AUROC ${ed.imageAuroc === null ? 'n/a' : (100 * ed.imageAuroc).toFixed(1)}, pixel AUROC ${ed.pixelAuroc === null ? 'n/a' : (100 * ed.pixelAuroc).toFixed(1)}`);
   for (const l of healthBanner(meta!.health!)) log(l);
   return { checkpointDir: path.resolve(opts.out), meta: meta!, history, wallSeconds: (Date.now() - t0) / 1000, parameterCounts: counts };
 }

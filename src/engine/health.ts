@@ -1,5 +1,6 @@
 import type { ModelConfig } from '../model/config.js';
 import type { TeacherIdentity } from '../model/weights/resolve.js';
+import type { ExpectedDetection } from './synthetic.js';
 
 /**
  * Whether a trained detector can detect anything, judged from its own outputs on images without labels (validation
@@ -25,6 +26,8 @@ export interface DetectorHealth {
 export const MIN_RELATIVE_SPREAD = 1e-3;
 /** A detector whose map maximum is on the border for at least this share of images is "maxima on the border". */
 export const MAX_BORDER_FRACTION = 0.8;
+/** Synthetic-defect image AUROC at or below this is chance: the detector misses even obvious pasted defects. */
+export const MIN_SYNTHETIC_AUROC = 0.55;
 /** Fewer images than this cannot show either symptom reliably: the checks are skipped. */
 export const MIN_HEALTH_IMAGES = 5;
 
@@ -59,15 +62,16 @@ function likelyCause(model: Pick<ModelConfig, 'teacherNorm'>, teacher: Pick<Teac
 }
 
 /**
- * Checks a detector's image-level scores and anomaly maps for the two signs of a useless model: near-constant scores
- * (every image looks the same to it) and map maxima on the image border for most images (the score measures a border
- * artefact, not the product).
+ * Checks a detector's image-level scores and anomaly maps for the signs of a useless model: near-constant scores
+ * (every image looks the same to it), map maxima on the image border for most images (the score measures a border
+ * artefact, not the product), and, when given, chance-level detection of synthetic defects pasted into the same images.
  * @param scores - [N] image-level scores. @param maps - [N * size * size] anomaly maps, image-major.
  * @returns the figures and, when degenerate, one problem line per failed check naming the likely cause.
  */
 export function assessDetector(
   scores: Float32Array, maps: Float32Array, size: number, on: DetectorHealth['on'],
   model: Pick<ModelConfig, 'teacherNorm'>, teacher?: Pick<TeacherIdentity, 'imagenet' | 'form'>,
+  synthetic?: Pick<ExpectedDetection, 'images' | 'imageAuroc'>,
 ): DetectorHealth {
   const n = scores.length, borderPx = Math.max(1, Math.round(size / 16));
   if (maps.length !== n * size * size) throw new Error(`assessDetector: ${maps.length} map values for ${n} images of ${size} x ${size}`);
@@ -82,6 +86,8 @@ export function assessDetector(
       problems.push(`near-constant scores: the ${on} images' scores vary by only ${(100 * relativeSpread).toPrecision(2)} % of their median (q10..q90), so the detector cannot tell images apart. Likely cause: ${cause}.`);
     if (borderFraction >= MAX_BORDER_FRACTION)
       problems.push(`map maxima on the border: for ${Math.round(100 * borderFraction)} % of the ${on} images the anomaly map peaks within ${borderPx} px of the image edge, so the score measures a border artefact, not the product. Likely cause: ${cause}.`);
+    if (synthetic && synthetic.images >= MIN_HEALTH_IMAGES && synthetic.imageAuroc !== null && synthetic.imageAuroc <= MIN_SYNTHETIC_AUROC)
+      problems.push(`blind to synthetic defects: copies of the ${synthetic.images} ${on} images with pasted defects (cut-paste patches, noise blobs) score no higher than the originals (image AUROC ${(100 * synthetic.imageAuroc).toFixed(1)}, chance 50). Likely cause: ${cause}.`);
   }
   return { degenerate: problems.length > 0, problems, on, images: n, relativeSpread, borderFraction, borderPx };
 }
