@@ -5,6 +5,7 @@ import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
 import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
 import { exportCheckpointWeb } from '../export/web.js';
+import { assertWritableFile, assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
 
 const intList = (v: string): number[] => v.split(',').map((s) => positiveInt(s.trim()));
@@ -49,6 +50,8 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
         for (const t of targets)
           if (existsSync(t)) throw new Error(`${t} already exists; ntsnet does not overwrite files unasked. Choose another --out or pass --force.`);
       }
+      if (o.format === 'web') await assertWritableFolder(o.out);
+      else for (const f of [o.out, o.sidecar ?? defaultSidecarPath(o.out)]) await assertWritableFile(f, f === o.out ? '--out' : '--sidecar');
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       if (o.format === 'web') {

@@ -8,6 +8,7 @@ import { OnnxDetector } from '../engine/onnxPredict.js';
 import { modelToOnnx } from '../export/index.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
 
 
@@ -63,6 +64,7 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
     .option('--skip-bad', 'skip unreadable images (zero-byte, truncated, not an image, above the pixel limit) instead of stopping; each is listed with the reason in predictions.csv / predictions.json and in the summary')
     .option('--no-resume', 'redo every image even when an interrupted run left a journal in --out')
     .action(async (input: string, o: PredictFlags) => {
+      if (o.out !== undefined) await assertWritableFolder(o.out);
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);

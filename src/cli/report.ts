@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { readCheckpointMeta } from '../engine/checkpoint.js';
+import { assertWritableFile } from '../util/writable.js';
 import { assertOutsideDataset } from '../engine/paths.js';
 import { createReport, DEFAULT_THUMB_SIZE, REPORT_FILE } from '../report/html.js';
 import { addDatasetOptions, testDatasets, type DatasetFlags } from './datasetOptions.js';
@@ -41,6 +42,7 @@ export function registerReport(program: Command, tfLoader: () => Tf): void {
       if ((await stat(out).catch(() => undefined))?.isDirectory()) out = path.join(out, REPORT_FILE);
       const dirs = [...(o.data ?? []), ...(o.normal ?? []), ...(o.abnormal ?? []), ...(o.masks ? [o.masks] : [])];
       for (const d of dirs) await assertOutsideDataset(path.dirname(path.resolve(out)), d);
+      await assertWritableFile(out);
       let datasets;
       let tf: Tf | undefined;
       if (o.data?.length || o.normal?.length) {

@@ -1,0 +1,74 @@
+/**
+ * Issue 13, item 6: outputs are checked for writability before any work, and every error names the path and the
+ * fix (no raw `EEXIST ... mkdir`). Tests run as root, where chmod does not stop writes, so the read-only folder is a
+ * real read-only tmpfs mount (skipped with a message where mounting is not allowed); other cases use what fails for
+ * root too: an existing file, a path below a file, a path under /proc.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { makeTempDir } from './helpers.js';
+import { FAST_FIT, runCli, tinyCategory, tinyCheckpoint } from './cli_helpers.js';
+import { assertWritableFolder } from '../src/util/writable.js';
+
+const noRawErrno = (s: string): void => {
+  assert.doesNotMatch(s, /E(EXIST|NOENT|ROFS|NOTDIR|ACCES)[^)]*mkdir|^\s+at /m, `raw errno / stack in:\n${s}`);
+};
+
+/** A read-only tmpfs mount, or the reason it cannot be made here. */
+function readOnlyMount(): { dir?: string; why?: string } {
+  const dir = path.join(makeTempDir('ro'), 'mnt');
+  mkdirSync(dir);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) return { why: `cannot mount a read-only tmpfs here (${(r.stderr || r.error?.message || '').trim()}): read-only folder checks skipped` };
+  after(() => { spawnSync('umount', [dir]); });
+  return { dir };
+}
+
+test('assertWritableFolder: existing file, path below a file, /proc, each with the path and the fix', async () => {
+  const base = makeTempDir('wr');
+  const file = path.join(base, 'report.txt');
+  writeFileSync(file, 'x');
+  await assert.rejects(assertWritableFolder(file), new RegExp(`--out ${file} is an existing file, not a folder`));
+  await assert.rejects(assertWritableFolder(path.join(file, 'sub', 'out')), new RegExp(`cannot be created: ${file} is a file, not a folder`));
+  await assert.rejects(assertWritableFolder('/proc/ntsnet-no/out'), /--out \/proc\/ntsnet-no\/out cannot be created: .*Choose a writable folder/);
+  await assertWritableFolder(path.join(base, 'new', 'deep'));
+});
+
+test('predict --out on an existing file / below a file / under /proc: clear message before any scoring', async () => {
+  const { checkpoint, data } = await tinyCheckpoint();
+  const base = makeTempDir('wr-pred');
+  const file = path.join(base, 'taken');
+  writeFileSync(file, 'x');
+  for (const [out, re] of [[file, /is an existing file, not a folder/], [path.join(file, 'x'), /is a file, not a folder/], ['/proc/ntsnet-no', /cannot be created/]] as const) {
+    const r = runCli(['predict', path.join(data, 'test', 'good'), '--checkpoint', checkpoint, '--out', out]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, re);
+    assert.ok(r.stderr.includes(out), r.stderr);
+    assert.equal(r.stdout, '', 'nothing scored');
+    noRawErrno(r.stderr);
+  }
+});
+
+test('fit / predict / test with a read-only --out stop at once naming the path (no epoch is trained)', async (t) => {
+  const ro = readOnlyMount();
+  if (!ro.dir) { t.skip(ro.why); return; }
+  const data = await tinyCategory();
+  const t0 = Date.now();
+  const f = runCli(['fit', '--data', data, '--out', path.join(ro.dir, 'run'), ...FAST_FIT]);
+  assert.equal(f.status, 1, f.stderr);
+  assert.match(f.stderr, new RegExp(`--out ${path.join(ro.dir, 'run')} cannot be created: it is on a read-only file system \\(EROFS\\)`));
+  assert.doesNotMatch(f.stderr, /epoch 1/);
+  assert.ok(Date.now() - t0 < 30_000);
+  noRawErrno(f.stderr);
+  const { checkpoint } = await tinyCheckpoint();
+  const p = runCli(['predict', path.join(data, 'test'), '--checkpoint', checkpoint, '--out', ro.dir]);
+  assert.equal(p.status, 1);
+  assert.match(p.stderr, new RegExp(`--out ${ro.dir} is not writable: it is on a read-only file system`));
+  const te = runCli(['test', '--checkpoint', checkpoint, '--data', data, '--out', path.join(ro.dir, 'res')]);
+  assert.equal(te.status, 1);
+  assert.match(te.stderr, /read-only file system/);
+  noRawErrno(p.stderr + te.stderr);
+});
