@@ -246,8 +246,8 @@ test('geometry: non-square and tiny images are resized (tiny ones upscaled, with
     distinct: [{ width: 40, height: 36, count: 2 }, { width: 20, height: 100, count: 1 }, { width: 31, height: 32, count: 1 }, { width: 64, height: 48, count: 1 }],
   });
   assert.deepEqual(r.problems.filter((p) => p.message.includes('network minimum')), [
-    { severity: 'warning', message: `Image ${path.join(root, 'ok', 'd.png')} is 20x100 px, smaller than the network minimum of 32 px: it is upscaled to the model input size and holds little detail.` },
-    { severity: 'warning', message: `Image ${path.join(root, 'ok', 'e.png')} is 31x32 px, smaller than the network minimum of 32 px: it is upscaled to the model input size and holds little detail.` },
+    { severity: 'warning', kind: 'small-image', message: `Image ${path.join(root, 'ok', 'd.png')} is 20x100 px, smaller than the network minimum of 32 px: it is upscaled to the model input size and holds little detail.` },
+    { severity: 'warning', kind: 'small-image', message: `Image ${path.join(root, 'ok', 'e.png')} is 31x32 px, smaller than the network minimum of 32 px: it is upscaled to the model input size and holds little detail.` },
   ]);
   assert.equal(r.errors, 0);
 });
@@ -268,8 +268,8 @@ test('geometry: a mask of another size is scaled when the aspect ratio matches, 
   await rawPng(path.join(d, 'square.png'), 40, 40, 1, new Array(40 * 40).fill(255));
   const r = await checkDataset({ normal: [path.join(root, 'ok')], abnormal: [d], split: { train: 0.6, val: 0.2, test: 0.2 }, seed: 1 });
   assert.deepEqual(r.problems, [
-    { severity: 'warning', message: `Mask ${path.join(d, 'half.png')} is 20x18 px but its image ${path.join(d, 'half.jpg')} is 40x36 px (same aspect ratio): the mask is scaled to the image (nearest neighbour).` },
-    { severity: 'error', message: `Mask ${path.join(d, 'square.png')} is 40x40 px but its image ${path.join(d, 'square.jpg')} is 40x36 px: the aspect ratios differ, so the mask cannot be aligned and evaluation refuses it. Check that it belongs to this image, then fix or remove it.` },
+    { severity: 'warning', kind: 'mask-scaled', message: `Mask ${path.join(d, 'half.png')} is 20x18 px but its image ${path.join(d, 'half.jpg')} is 40x36 px (same aspect ratio): the mask is scaled to the image (nearest neighbour).` },
+    { severity: 'error', kind: 'mask-mismatch', message: `Mask ${path.join(d, 'square.png')} is 40x40 px but its image ${path.join(d, 'square.jpg')} is 40x36 px: the aspect ratios differ, so the mask cannot be aligned and evaluation refuses it. Check that it belongs to this image, then fix or remove it.` },
   ]);
   assert.equal(r.errors, 1);
   assert.deepEqual(Array.from(await loadMaskForImage(path.join(d, 'half.png'), path.join(d, 'half.jpg'), 4)), new Array(16).fill(1));

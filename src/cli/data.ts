@@ -18,6 +18,7 @@ interface CheckFlags {
   json?: string;
   saveSplit?: string;
   name?: string;
+  verbose?: boolean;
 }
 
 const int = (v: string): number => {
@@ -51,6 +52,7 @@ export function registerData(program: Command): void {
     .option('--skip-bad', 'report unreadable/zero-byte/truncated files as warnings and leave them out (as the readers do with skipBad)')
     .option('--decode', 'fully decode every image (slower; finds corruption inside the pixel data)')
     .option('--json <file>', 'also write the full report as JSON')
+    .option('--verbose', 'list every problem and every ignored file (default: per kind of problem, the count and the first 3)')
     .option('--save-split <file>', 'write the split (relative file lists) as JSON, to reproduce it exactly later')
     .action(async (p: string | undefined, o: CheckFlags) => {
       let input: string | FolderSpec;
@@ -65,7 +67,7 @@ export function registerData(program: Command): void {
         decode: o.decode ?? false,
         onProgress: (l) => void process.stderr.write(`${l}\n`),
       });
-      process.stdout.write(`${formatCheckReport(report)}\n`);
+      process.stdout.write(`${formatCheckReport(report, o.verbose ? { perKind: Infinity, maxIgnored: Infinity } : {})}\n`);
       if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
       if (o.saveSplit) writeFileSync(o.saveSplit, `${JSON.stringify(report.split, null, 2)}\n`);
       process.exitCode = report.errors > 0 ? 1 : 0;

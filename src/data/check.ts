@@ -36,7 +36,25 @@ export interface CheckOptions {
 export interface CheckProblem {
   severity: 'error' | 'warning';
   message: string;
+  /** What kind of problem (e.g. `small-image`, `empty-mask`): the report groups problems of one kind. */
+  kind?: string;
 }
+
+/** Smallest number of training images `fit` accepts (BatchNorm needs batch statistics over more than one image). */
+export const MIN_TRAINING_IMAGES = 2;
+
+/** The error for too few training images, shared by `data check` and `fit`; undefined when there are enough. */
+export function tooFewTrainingImages(n: number): string | undefined {
+  return n < MIN_TRAINING_IMAGES ? `Only ${n} training image(s): training needs at least ${MIN_TRAINING_IMAGES} (BatchNorm). Add normal images or lower the validation/test fractions.` : undefined;
+}
+
+/** Short names of the problem kinds, for the grouped report. */
+const KIND_TITLES: Readonly<Record<string, string>> = {
+  'bad-image': 'unreadable, empty or truncated images', 'bad-mask': 'unreadable, empty or truncated masks',
+  'normal-mask-not-empty': 'non-empty masks of normal images', 'empty-mask': 'empty masks of defective images',
+  'mask-scaled': 'masks of another size (same aspect ratio, scaled)', 'mask-mismatch': 'masks whose aspect ratio differs from their image',
+  'small-image': `images smaller than 32 px`, dataset: 'dataset notes',
+};
 
 /** Image-size summary (sizes after EXIF orientation). */
 export interface SizeStats {
@@ -243,7 +261,7 @@ export async function checkDataset(input: string | FolderSpec, opts: CheckOption
       return e.message;
     }
   });
-  for (const m of imageProblems) if (m !== undefined) problems.push({ severity: badSeverity, message: m });
+  for (const m of imageProblems) if (m !== undefined) problems.push({ severity: badSeverity, message: m, kind: 'bad-image' });
 
   // 3. Masks (decoded for the statistics).
   const defective = ds.test.filter((t) => t.label === 1);
@@ -268,14 +286,14 @@ export async function checkDataset(input: string | FolderSpec, opts: CheckOption
     const j = maskJobs[i]!;
     const f = facts[i]!;
     if (f instanceof DataError) {
-      problems.push({ severity: badSeverity, message: f.message });
+      problems.push({ severity: badSeverity, message: f.message, kind: 'bad-mask' });
       continue;
     }
     if (j.normal) {
       normalStats.count++;
       if (f.ones > 0) {
         normalStats.nonEmpty++;
-        problems.push({ severity: 'warning', message: `Mask ${j.mask} of NORMAL image ${j.image} is not empty (${f.ones} anomalous pixels): is the image really defect-free? (Masks of normal images are not used.)` });
+        problems.push({ severity: 'warning', kind: 'normal-mask-not-empty', message: `Mask ${j.mask} of NORMAL image ${j.image} is not empty (${f.ones} anomalous pixels): is the image really defect-free? (Masks of normal images are not used.)` });
       }
     } else {
       stats.count++;
@@ -290,17 +308,17 @@ export async function checkDataset(input: string | FolderSpec, opts: CheckOption
       }
       if (f.ones === 0) {
         stats.empty++;
-        problems.push({ severity: 'warning', message: `Mask ${j.mask} of defective image ${j.image} is empty (no anomalous pixel${f.jpeg ? ` at >= ${JPEG_MASK_THRESHOLD}` : ''}): the image still counts for image AUROC but adds no anomalous pixel to pixel AUROC.` });
+        problems.push({ severity: 'warning', kind: 'empty-mask', message: `Mask ${j.mask} of defective image ${j.image} is empty (no anomalous pixel${f.jpeg ? ` at >= ${JPEG_MASK_THRESHOLD}` : ''}): the image still counts for image AUROC but adds no anomalous pixel to pixel AUROC.` });
       }
     }
     const img = probeOf.get(j.image);
     if (img !== undefined) {
       const a = maskAlignment(f, img);
       if (a === 'scaled') {
-        problems.push({ severity: 'warning', message: `Mask ${j.mask} is ${f.width}x${f.height} px but its image ${j.image} is ${img.width}x${img.height} px (same aspect ratio): the mask is scaled to the image (nearest neighbour).` });
+        problems.push({ severity: 'warning', kind: 'mask-scaled', message: `Mask ${j.mask} is ${f.width}x${f.height} px but its image ${j.image} is ${img.width}x${img.height} px (same aspect ratio): the mask is scaled to the image (nearest neighbour).` });
       } else if (a === 'mismatch') {
         problems.push({
-          severity: j.normal ? 'warning' : 'error',
+          severity: j.normal ? 'warning' : 'error', kind: 'mask-mismatch',
           message: `Mask ${j.mask} is ${f.width}x${f.height} px but its image ${j.image} is ${img.width}x${img.height} px: the aspect ratios differ, so the mask cannot be aligned${j.normal ? '' : ' and evaluation refuses it'}. Check that it belongs to this image, then fix or remove it.`,
         });
       }
@@ -313,7 +331,7 @@ export async function checkDataset(input: string | FolderSpec, opts: CheckOption
   for (const f of allImages) {
     const p = probeOf.get(f);
     if (p && (p.width < MIN_IMAGE_SIDE || p.height < MIN_IMAGE_SIDE)) {
-      problems.push({ severity: 'warning', message: `Image ${f} is ${p.width}x${p.height} px, smaller than the network minimum of ${MIN_IMAGE_SIDE} px: it is upscaled to the model input size and holds little detail.` });
+      problems.push({ severity: 'warning', kind: 'small-image', message: `Image ${f} is ${p.width}x${p.height} px, smaller than the network minimum of ${MIN_IMAGE_SIDE} px: it is upscaled to the model input size and holds little detail.` });
     }
   }
 
@@ -326,7 +344,8 @@ export async function checkDataset(input: string | FolderSpec, opts: CheckOption
   if (ds.kind === 'mvtec' && nDefective > 0 && !(await isDir(path.join(ds.root, 'ground_truth')))) {
     problems.push({ severity: 'warning', message: `No ground_truth/ folder in ${ds.root}: the ${nDefective} defective test images have no masks, so pixel-level metrics will not be available.` });
   }
-  if (ds.train.length < 2) problems.push({ severity: 'error', message: `Only ${ds.train.length} training image(s): training needs at least 2 (BatchNorm). Add normal images or lower the validation/test fractions.` });
+  const few = tooFewTrainingImages(ds.train.length);
+  if (few) problems.push({ severity: 'error', message: few, kind: 'too-few-training-images' });
 
   // 6. Counts.
   const types: { name: string; images: number; masks: number }[] = [];
@@ -370,11 +389,36 @@ export function describeMode(m: Omit<ModeCount, 'count'>): string {
 }
 
 /**
- * Formats a {@link CheckReport} as the text `ntsnet data check` prints: summary sections, then
- * every problem (one line each), then the ignored files and a final OK / FAILED line.
- * @param opts.maxIgnored ignored files listed by name (the rest are counted), default 50.
+ * Problem lines, grouped: a kind with more than `perKind` problems of one severity gets one line with its count and
+ * the first `perKind` problems, then "... and N more (--verbose lists all)"; smaller kinds are listed in full.
+ * `perKind` Infinity lists every problem.
  */
-export function formatCheckReport(r: CheckReport, opts: { maxIgnored?: number } = {}): string {
+export function formatProblems(problems: readonly CheckProblem[], perKind: number): string[] {
+  const groups = new Map<string, CheckProblem[]>();
+  for (const p of problems) {
+    const key = `${p.severity}\u0000${p.kind ?? p.message}`;
+    const g = groups.get(key);
+    if (g) g.push(p);
+    else groups.set(key, [p]);
+  }
+  const L: string[] = [];
+  for (const list of groups.values()) {
+    const { severity, kind } = list[0]!;
+    if (list.length <= perKind) { for (const p of list) L.push(`  ${severity}: ${p.message}`); continue; }
+    L.push(`  ${severity} x ${list.length}: ${KIND_TITLES[kind ?? ''] ?? kind}, e.g.:`);
+    for (const p of list.slice(0, perKind)) L.push(`    ${severity}: ${p.message}`);
+    L.push(`    ... and ${list.length - perKind} more ${severity}(s) of this kind (--verbose lists all; --json FILE writes all)`);
+  }
+  return L;
+}
+
+/**
+ * Formats a {@link CheckReport} as the text `ntsnet data check` prints: summary sections, then
+ * the problems (grouped by kind, see {@link formatProblems}), then the ignored files and a final OK / FAILED line.
+ * @param opts.maxIgnored ignored files listed by name (the rest are counted), default 50.
+ * @param opts.perKind problems of one kind listed before the rest are counted, default 3 (Infinity: all).
+ */
+export function formatCheckReport(r: CheckReport, opts: { maxIgnored?: number; perKind?: number } = {}): string {
   const L: string[] = [];
   const c = r.counts;
   L.push(`Dataset: ${r.name} (${r.kind === 'mvtec' ? 'MVTec AD category' : 'folder dataset'}) at ${r.root}`);
@@ -405,7 +449,7 @@ export function formatCheckReport(r: CheckReport, opts: { maxIgnored?: number } 
   L.push(`  binary 0/255: ${ms.binary0255}, binary 0/1: ${ms.binary01}, two-valued other: ${ms.binaryOther}${ms.otherValues.length ? ` (values ${ms.otherValues.join(', ')})` : ''}, soft edges: ${ms.soft}, all zero: ${ms.zero}; empty after binarisation: ${ms.empty}`);
   if (r.normalMasks.count > 0) L.push(`  masks beside normal images: ${r.normalMasks.count} (${r.normalMasks.nonEmpty === 0 ? 'all empty' : `${r.normalMasks.nonEmpty} NOT empty`}; not used)`);
   L.push(`Problems: ${r.errors} error(s), ${r.warnings} warning(s)`);
-  for (const p of r.problems) L.push(`  ${p.severity}: ${p.message}`);
+  L.push(...formatProblems(r.problems, opts.perKind ?? 3));
   const maxIgnored = opts.maxIgnored ?? 50;
   L.push(`Ignored files: ${r.ignored.length}`);
   for (const f of r.ignored.slice(0, maxIgnored)) L.push(`  ${f.path} (${f.reason})`);

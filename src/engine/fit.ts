@@ -11,7 +11,9 @@ import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type Teach
 import { shuffle } from '../util/rng.js';
 import { chunks, loadImageSet, toBatch, type ImageSet } from './batches.js';
 import { saveCheckpoint, type CheckpointMeta, CHECKPOINT_FORMAT } from './checkpoint.js';
-import { validateRunConfig, type RunConfig } from './config.js';
+import { preset, PRESETS, validateRunConfig, type RunConfig } from './config.js';
+import { tooFewTrainingImages } from '../data/check.js';
+import { DataError } from '../data/image.js';
 import { assertOutsideDataset, NTSNET_VERSION } from './paths.js';
 import { assertWritableFolder } from '../util/writable.js';
 import { assessDetector, healthBanner } from './health.js';
@@ -96,6 +98,9 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   for (const dir of datasetFolders(opts.data, ds)) await assertOutsideDataset(opts.out, dir);
   await checkOutputFolder(opts.out, opts.force ?? false, log);
   for (const w of ds.warnings) log(`warning: ${w}`);
+  // The same rule and message as `ntsnet data check` (data/check.ts).
+  const tooFew = tooFewTrainingImages(ds.train.length);
+  if (tooFew) throw new DataError(`${ds.root}: ${tooFew}`, ds.root);
   if (opts.checkTestImages) {
     const bad = await findBadFiles(ds.test.map((t) => t.path), 'image');
     const badMasks = await findBadFiles(ds.test.flatMap((t) => (t.maskPath ? [t.maskPath] : [])), 'mask');
@@ -148,14 +153,19 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         const x = toBatch(tf, trainSet, idx);
         const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction });
         x.dispose();
-        if (!Number.isFinite(loss)) throw new Error(`Training diverged at epoch ${epoch} (loss ${loss}). Lower the learning rate (--lr) or use --optimizer sgd.`);
+        if (!Number.isFinite(loss)) throw divergedError(c, epoch, `the training loss of batch ${Math.floor(seen / c.train.batchSize) + 1} is ${loss}`);
         lossSum += loss * (c.train.lossReduction === 'sum' ? 1 : idx.length);
         seen += idx.length;
         bar?.update(seen, { loss: (lossSum / seen).toFixed(4), ips: (seen / ((Date.now() - te) / 1000)).toFixed(1) });
       }
       bar?.stop();
       const trainSeconds = (Date.now() - te) / 1000;
+      // Divergence is caught where it happens (weights overflowing after the last step of the epoch, or a NaN
+      // validation loss), not later as a non-finite score during threshold calibration.
+      const badWeight = firstNonFinite(tf, model);
+      if (badWeight) throw divergedError(c, epoch, `after its last training step the student weight ${badWeight} is not finite`);
       const valLoss = meanValLoss(tf, model, valSet, c.train.evalBatchSize);
+      if (valLoss !== null && !Number.isFinite(valLoss)) throw divergedError(c, epoch, `the validation loss is ${valLoss}`);
       const rec: EpochRecord = { epoch, trainLoss: lossSum / seen, valLoss, seconds: (Date.now() - te) / 1000, imagesPerSecond: seen / trainSeconds };
       history.push(rec);
       const score = valLoss ?? rec.trainLoss;
@@ -207,6 +217,23 @@ async function loadDefectiveValidation(files: string[], ds: SplitDataset, size: 
     if (split) throw new Error(`Defective validation image ${f} is a ${split} image of the dataset; thresholds must be calibrated on separate images (never test images).`);
   }
   return loadImageSet(files, size);
+}
+
+/** Name of the first student tensor holding a NaN or infinite value, if any. */
+function firstNonFinite(tf: Tf, model: NTSNet): string | undefined {
+  for (const [name, v] of model.student) {
+    const ok = tf.tidy(() => tf.all(tf.isFinite(v)).dataSync()[0]);
+    if (!ok) return name;
+  }
+  return undefined;
+}
+
+/** The error for a diverged run: where, what, and which setting to change. */
+function divergedError(c: RunConfig, epoch: number, what: string): Error {
+  return new Error(
+    `Training diverged at epoch ${epoch} of ${c.train.epochs}: ${what}. The learning rate ${c.train.lr} (${c.train.optimizer}) is too high for this run: ` +
+      `lower --lr (e.g. --lr ${c.train.lr / 10}; the ${c.preset} preset uses ${preset(c.preset in PRESETS ? c.preset : 'cpu').train.lr})${c.train.optimizer === 'adam' ? ' or use --optimizer sgd' : ''}.`,
+  );
 }
 
 /** Every folder of a dataset the output must stay out of. */
