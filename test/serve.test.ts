@@ -185,6 +185,22 @@ test('serve: bad requests get their status and a JSON error naming the fix; the 
   assert.equal((await fetch(`${s.url}/v1/models`)).status, 401);
 });
 
+test('serve: a request that cannot reach the model within --timeout-ms gets 504 and a JSON error', { timeout: 60_000 }, async () => {
+  const slow = await startServer(loadTf(), { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 1500, timeoutMs: 300 });
+  try {
+    const t0 = Date.now();
+    const r = await post(slow, readFileSync(images[0]!));
+    const body = (await r.json()) as ErrorBody;
+    assert.equal(r.status, 504, JSON.stringify(body));
+    assert.equal(body.code, 'timeout');
+    assert.match(body.message, /--timeout-ms 300/);
+    assert.ok(Date.now() - t0 < 1400, 'answered at the timeout, not after the batching window');
+    assert.equal((await (await fetch(`${slow.url}/healthz`)).json() as { status: string }).status, 'ok');
+  } finally {
+    await slow.close();
+  }
+});
+
 test('serve: /openapi.json documents the routes, the image body and the error statuses', { timeout: 30_000 }, async () => {
   const doc = (await (await fetch(`${fast!.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }; responses: Record<string, unknown> }>> };
   assert.match(doc.openapi, /^3\./);
