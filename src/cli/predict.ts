@@ -1,11 +1,11 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
-import { loadCheckpoint, WEIGHTS_FILE } from '../engine/checkpoint.js';
+import { incompleteTrainingWarning, loadCheckpoint, readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
 import { inspectImages, type InspectOptions, type MapFormat } from '../engine/inspect.js';
 import { OnnxDetector } from '../engine/onnxPredict.js';
-import { modelToOnnx } from '../export/index.js';
+import { modelToOnnx, onnxCheckpointMismatch, onnxIdentity } from '../export/index.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { assertWritableFolder } from '../util/writable.js';
@@ -30,15 +30,21 @@ interface PredictFlags {
  * The ONNX model for `--engine onnxruntime`: `--onnx FILE` when given, else `model.onnx` next to the checkpoint's
  * weights, exported from the loaded model when missing or older than the weights.
  */
-export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx: string | undefined, log: (l: string) => void): Promise<string> {
-  if (onnx) return onnx;
+export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx: string | undefined, log: (l: string) => void, meta?: CheckpointMeta): Promise<string> {
+  meta ??= (await readCheckpointMeta(checkpoint));
+  if (onnx) {
+    // An ONNX file from another checkpoint would be scored against THIS checkpoint's thresholds: refused.
+    const why = onnxCheckpointMismatch(readFileSync(onnx), meta, onnx);
+    if (why) throw new Error(`${why}. Its scores would be judged with the thresholds of ${checkpoint}. Export this checkpoint ('ntsnet export ${checkpoint} --format onnx --out FILE') or pass the checkpoint it came from.`);
+    return onnx;
+  }
   const weights = checkpoint.endsWith('.safetensors') ? checkpoint : path.join(checkpoint, WEIGHTS_FILE);
   const file = checkpoint.endsWith('.safetensors') ? `${checkpoint.slice(0, -'.safetensors'.length)}.onnx` : path.join(checkpoint, 'model.onnx');
-  if (existsSync(file) && statSync(file).mtimeMs >= statSync(weights).mtimeMs) {
+  if (existsSync(file) && statSync(file).mtimeMs >= statSync(weights).mtimeMs && !onnxCheckpointMismatch(readFileSync(file), meta, file)) {
     log(`engine onnxruntime: using ${file}`);
     return file;
   }
-  await writeFileAtomic(file, modelToOnnx(model));
+  await writeFileAtomic(file, modelToOnnx(model, { metadata: onnxIdentity(meta) }));
   log(`engine onnxruntime: exported the checkpoint to ${file}`);
   return file;
 }
@@ -68,12 +74,14 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);
+      const incomplete = incompleteTrainingWarning(meta, o.checkpoint);
+      if (incomplete) log(`warning: ${incomplete}`);
       let det: OnnxDetector | undefined;
       try {
         let engineOpts: Pick<InspectOptions, 'scorer' | 'engine'> = {};
         if (o.onnx && o.engine !== 'onnxruntime') throw new Error('--onnx needs --engine onnxruntime');
         if (o.engine === 'onnxruntime') {
-          const file = await onnxForCheckpoint(model, o.checkpoint, o.onnx, log);
+          const file = await onnxForCheckpoint(model, o.checkpoint, o.onnx, log, meta);
           const d = (det = await OnnxDetector.load(file, { intraOpThreads: o.threads }));
           const S = model.config.imageSize;
           if ((d.height && d.height !== S) || (d.width && d.width !== S))

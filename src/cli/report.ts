@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
-import { readCheckpointMeta } from '../engine/checkpoint.js';
+import { incompleteTrainingWarning, readCheckpointMeta } from '../engine/checkpoint.js';
 import { assertWritableFile } from '../util/writable.js';
 import { assertOutsideDataset } from '../engine/paths.js';
 import { createReport, DEFAULT_THUMB_SIZE, REPORT_FILE } from '../report/html.js';
@@ -43,6 +43,9 @@ export function registerReport(program: Command, tfLoader: () => Tf): void {
       const dirs = [...(o.data ?? []), ...(o.normal ?? []), ...(o.abnormal ?? []), ...(o.masks ? [o.masks] : [])];
       for (const d of dirs) await assertOutsideDataset(path.dirname(path.resolve(out)), d);
       await assertWritableFile(out);
+      const ckMeta = await readCheckpointMeta(o.checkpoint ?? baseDir).catch(() => undefined);
+      const incomplete = ckMeta && incompleteTrainingWarning(ckMeta, o.checkpoint ?? baseDir);
+      if (incomplete) log(`warning: ${incomplete}`);
       let datasets;
       let tf: Tf | undefined;
       if (o.data?.length || o.normal?.length) {

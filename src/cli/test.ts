@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { teacherLabel } from '../model/weights/resolve.js';
 import type { Tf } from '../backend/index.js';
-import { loadCheckpoint } from '../engine/checkpoint.js';
+import { incompleteTrainingWarning, loadCheckpoint } from '../engine/checkpoint.js';
 import { evaluate, metricsTable, writeResults } from '../engine/evaluate.js';
 import { assertOutsideDataset } from '../engine/paths.js';
 import { assertWritableFolder } from '../util/writable.js';
@@ -22,6 +22,8 @@ export function registerTest(program: Command, tfLoader: () => Tf): void {
       const out = o.out ?? o.checkpoint;
       await assertWritableFolder(out, o.out ? '--out' : '--checkpoint (results.json is written there; give --out to write elsewhere)');
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);
+      const incomplete = incompleteTrainingWarning(meta, o.checkpoint);
+      if (incomplete) log(`warning: ${incomplete}`);
       try {
         const t = meta.config.train;
         const datasets = await testDatasets(o.data, o, meta.split, t.seed, t.valFraction);

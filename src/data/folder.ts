@@ -29,6 +29,8 @@ import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng.js';
 import { DataError, findBadFiles } from './image.js';
+import { notMaskReason } from './maskLike.js';
+import { mapLimit } from '../util/concurrency.js';
 import { entryKind, IMAGE_EXTENSIONS_TEXT, isImageFile, naturalCompare, readMvtecCategory, type ReadOptions, type TestItem } from './mvtec.js';
 import { holdOut } from './split.js';
 
@@ -215,10 +217,23 @@ export async function scanImageFolder(dir: string, opts: { maskSuffix?: string; 
   }
   const imageByStem = new Map<string, string>();
   const pngMaskOf = new Map<string, string>();
+  // Same-stem .png candidates are checked to look like masks, 4 at a time.
+  const candidates = [...byStem.values()].filter((ns) => ns.some((n) => path.extname(n).toLowerCase() !== '.png')).flatMap((ns) => ns.filter((n) => path.extname(n).toLowerCase() === '.png'));
+  const notMask = new Map(await mapLimit(candidates, 4, async (n) => [n, await notMaskReason(path.join(abs, n))] as const));
   for (const [stem, names] of byStem) {
     const pngs = names.filter((n) => path.extname(n).toLowerCase() === '.png');
     const others = names.filter((n) => path.extname(n).toLowerCase() !== '.png');
     if (pngs.length > 0 && others.length > 0) {
+      // A same-stem .png is a mask only if it looks like one; a second photo would otherwise be dropped silently.
+      for (const png of pngs) {
+        const why = notMask.get(png);
+        if (why)
+          throw new DataError(
+            `${path.join(abs, png)} shares its stem with ${path.join(abs, others[0]!)}, so it would be taken as that image's mask, but it does not look like a mask: ${why}. ` +
+              `If both are photos, rename one of them (e.g. ${stem}_2.png); if it is a mask, save it as one channel with values 0 / 255 (or name it ${stem}${suffix || '_mask'}.png).`,
+            path.join(abs, png),
+          );
+      }
       for (const o of others) images.push(o);
       imageByStem.set(stem, others[0]!);
       pngMaskOf.set(others[0]!, pngs[0]!);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
@@ -40,6 +41,53 @@ export interface CheckpointMeta {
   /** The seeded split (file names relative to the dataset root), to evaluate on exactly the same test files. */
   split: SavedSplit;
   createdAt: string;
+  /**
+   * SHA-256 of the tensors ({@link weightsSha256}: names, shapes and float32 bytes, by name), written by
+   * {@link saveCheckpoint} and checked by {@link loadCheckpoint}; also the identity an ONNX export is bound to.
+   * Absent in checkpoints of older ntsnet versions.
+   */
+  weightsSha256?: string;
+  /** Whether training finished (see {@link TrainingState}); config.json holds the latest state. Absent in older checkpoints. */
+  training?: TrainingState;
+}
+
+/**
+ * State of the training run that wrote a checkpoint. `complete`: all epochs ran. `running`: `epochsDone` of `epochs`
+ * finished when last written, by process `pid` (if that process is gone, it was killed: the run is incomplete).
+ * `interrupted`: stopped (Ctrl-C / SIGTERM) after `epochsDone` epochs; `ntsnet fit --resume` continues it.
+ */
+export interface TrainingState {
+  status: 'complete' | 'running' | 'interrupted';
+  epochsDone: number;
+  epochs: number;
+  pid?: number;
+  updatedAt: string;
+}
+
+/**
+ * SHA-256 (hex) of a state dict: for each tensor in name order, its name, its shape and its float32 bytes. Independent
+ * of the file's header layout and metadata, so it identifies the weights themselves.
+ */
+export function weightsSha256(state: RawStateDict): string {
+  const h = createHash('sha256');
+  for (const name of [...state.keys()].sort()) {
+    const t = state.get(name)!;
+    h.update(`${name}\u0000${t.shape.join(',')}\u0000`);
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return h.digest('hex');
+}
+
+/**
+ * A warning for a checkpoint whose training did not finish (or undefined when it did, or when the state is unknown):
+ * says at which epoch it stopped and how to continue. Used by `test`, `predict` and `report`.
+ */
+export function incompleteTrainingWarning(meta: CheckpointMeta, location: string): string | undefined {
+  const t = meta.training;
+  if (!t || t.status === 'complete') return undefined;
+  const alive = t.status === 'running' && t.pid !== undefined && t.pid !== process.pid && processAlive(t.pid);
+  const what = alive ? `is still being trained (process ${t.pid}, epoch ${t.epochsDone} of ${t.epochs} done)` : `is INCOMPLETE: training ${t.status === 'interrupted' ? 'was interrupted' : 'stopped (the process was killed)'} after epoch ${t.epochsDone} of ${t.epochs}`;
+  return `checkpoint ${location} ${what}; it holds the best epoch so far (${meta.bestEpoch}). ${alive ? 'Wait for it to finish' : `Continue it with 'ntsnet fit --resume --out ${location}' (same data flags)`}, or use it knowingly.`;
 }
 
 function stateWithPrefix(prefix: string, p: ParamMap, into: RawStateDict): void {
@@ -52,13 +100,47 @@ function stateWithPrefix(prefix: string, p: ParamMap, into: RawStateDict): void 
  * interrupted save leaves the previous good checkpoint in place. Temporary files left in `dir` by an earlier save
  * that was killed mid-write (their process is gone) are removed first.
  */
-export async function saveCheckpoint(dir: string, model: NTSNet, meta: CheckpointMeta): Promise<void> {
+export async function saveCheckpoint(dir: string, model: NTSNet, meta: CheckpointMeta): Promise<CheckpointMeta> {
   const state: RawStateDict = new Map();
   stateWithPrefix('teacher', model.teacher, state);
   stateWithPrefix('student', model.student, state);
+  const full: CheckpointMeta = { ...meta, weightsSha256: weightsSha256(state) };
   await removeStaleTempFiles(dir);
-  await writeFileAtomic(path.join(dir, WEIGHTS_FILE), serializeSafetensors(state, { ntsnet: JSON.stringify(meta) }));
+  await writeFileAtomic(path.join(dir, WEIGHTS_FILE), serializeSafetensors(state, { ntsnet: JSON.stringify(full) }));
+  await writeJsonAtomic(path.join(dir, CONFIG_FILE), full);
+  return full;
+}
+
+/**
+ * Records the training state in the checkpoint's config.json (atomically; model.safetensors is not rewritten, its
+ * embedded state is the one of its own save). Readers take config.json's state when its `weightsSha256` is the
+ * checkpoint's (see {@link loadCheckpoint}).
+ */
+export async function writeTrainingState(dir: string, meta: CheckpointMeta, training: TrainingState): Promise<void> {
+  await writeJsonAtomic(path.join(dir, CONFIG_FILE), { ...meta, training });
+}
+
+/**
+ * Sets the training state of the checkpoint in `dir` in both files (model.safetensors is rewritten with the same
+ * tensors, so its SHA-256 is unchanged), e.g. `complete` at the end of fit. @returns the updated metadata.
+ */
+export async function markTrainingState(dir: string, training: TrainingState): Promise<CheckpointMeta> {
+  const { file, buf } = await readCheckpointFile(dir);
+  const meta: CheckpointMeta = { ...readMeta(buf, file), training };
+  await writeFileAtomic(file, serializeSafetensors(parseSafetensors(buf, file), { ntsnet: JSON.stringify(meta) }));
   await writeJsonAtomic(path.join(dir, CONFIG_FILE), meta);
+  return meta;
+}
+
+/** The latest training state: config.json's when it belongs to the same weights, else the embedded one. */
+async function latestTrainingState(file: string, meta: CheckpointMeta): Promise<TrainingState | undefined> {
+  try {
+    const cfg = JSON.parse(await readFile(path.join(path.dirname(file), CONFIG_FILE), 'utf8')) as Partial<CheckpointMeta>;
+    if (cfg.weightsSha256 && cfg.weightsSha256 === meta.weightsSha256 && cfg.training) return cfg.training;
+  } catch {
+    /* no or unreadable config.json: the embedded state */
+  }
+  return meta.training;
 }
 
 const escapeRe = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -255,6 +337,12 @@ export async function loadCheckpoint(tf: Tf, location: string): Promise<{ model:
         `  - ${problems.slice(0, 8).join('\n  - ')}${problems.length > 8 ? `\n  - ... (${problems.length - 8} more)` : ''}`,
     );
   }
+  if (meta.weightsSha256 !== undefined) {
+    const got = weightsSha256(state);
+    if (got !== meta.weightsSha256)
+      throw new Error(`${file} is corrupt: its tensors have SHA-256 ${got.slice(0, 16)}..., but the checkpoint recorded ${meta.weightsSha256.slice(0, 16)}... when it was written (damaged or partly overwritten copy). Restore the file written by 'ntsnet fit' (copy it again) or retrain.`);
+  }
+  meta.training = await latestTrainingState(file, meta);
   const teacher = toParams(tf, state, 'teacher', tShapes);
   const student = toParams(tf, state, 'student', sShapes);
   return { model: new NTSNet(tf, cfg, teacher, student), meta, file };
@@ -273,5 +361,7 @@ async function readCheckpointFile(location: string): Promise<{ file: string; buf
 /** Reads only the metadata of a checkpoint. */
 export async function readCheckpointMeta(location: string): Promise<CheckpointMeta> {
   const { file, buf } = await readCheckpointFile(location);
-  return readMeta(buf, file);
+  const meta = readMeta(buf, file);
+  meta.training = await latestTrainingState(file, meta);
+  return meta;
 }

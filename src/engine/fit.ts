@@ -10,7 +10,10 @@ import { NTSNet } from '../model/ntsnet.js';
 import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type TeacherIdentity } from '../model/weights/resolve.js';
 import { shuffle } from '../util/rng.js';
 import { chunks, loadImageSet, toBatch, type ImageSet } from './batches.js';
-import { saveCheckpoint, type CheckpointMeta, CHECKPOINT_FORMAT } from './checkpoint.js';
+import { markTrainingState, readCheckpointMeta, saveCheckpoint, writeTrainingState, type CheckpointMeta, type TrainingState, CHECKPOINT_FORMAT } from './checkpoint.js';
+import { DiskImageCache, meanLossCache, scoreCache } from './imageCache.js';
+import { readResumeState, removeResumeState, restoreResumeState, RESUME_FILE, saveResumeState } from './resume.js';
+import { lockFolder } from '../util/lock.js';
 import { preset, PRESETS, validateRunConfig, type RunConfig } from './config.js';
 import { tooFewTrainingImages } from '../data/check.js';
 import { DataError } from '../data/image.js';
@@ -27,6 +30,13 @@ export interface FitOptions {
   data: string | FolderSpec;
   /** Skip unreadable / truncated images with a warning instead of failing. */
   skipBad?: boolean;
+  /**
+   * Continue the interrupted run in `out` from its last finished epoch (resume.safetensors: weights, optimiser state,
+   * loop state); the run's own config is used. With the same data the result equals an uninterrupted run's.
+   */
+  resume?: boolean;
+  /** Aborting stops training after the current batch: the checkpoint is marked interrupted and {@link FitInterruptedError} is thrown. */
+  signal?: AbortSignal;
   /** Replace a checkpoint already in `out` (otherwise refused, so a trained model is never lost silently). */
   force?: boolean;
   /** Check before training that every test image (and mask) decodes, so `fit --test` cannot fail after training. */
@@ -89,14 +99,34 @@ function meanValLoss(tf: Tf, model: NTSNet, set: ImageSet, batchSize: number): n
 export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const t0 = Date.now();
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const c = structuredClone(opts.config);
+  let c = structuredClone(opts.config);
   validateRunConfig(c);
   // Before any work: the output must be outside the dataset and writable (a read-only --out fails now, not after an epoch).
   for (const dir of typeof opts.data === 'string' ? [opts.data] : datasetFolders(opts.data)) await assertOutsideDataset(opts.out, dir);
   await assertWritableFolder(opts.out);
+  // One run per output folder: a second fit into the same --out stops here instead of racing the first.
+  const lock = await lockFolder(opts.out, 'fit', log);
+  const caches: DiskImageCache[] = [];
+  try {
+    return await fitLocked();
+  } finally {
+    for (const k of caches) await k.dispose();
+    lock.release();
+  }
+
+  async function fitLocked(): Promise<FitResult> {
+  const saved = opts.resume ? await readResumeState(opts.out) : undefined;
+  if (opts.resume) {
+    if (!saved) throw new Error(`Nothing to resume in ${opts.out}: it has no ${RESUME_FILE} (no interrupted run, or the run completed). Run fit without --resume.`);
+    if (saved.info.epochsDone >= saved.info.config.train.epochs) throw new Error(`The run in ${opts.out} already finished all ${saved.info.config.train.epochs} epochs; nothing to resume.`);
+    if (JSON.stringify(saved.info.config) !== JSON.stringify(c)) log(`note: --resume continues with the interrupted run's own settings (preset ${saved.info.config.preset}, ${saved.info.config.train.epochs} epochs, seed ${saved.info.config.train.seed}); other config flags are ignored.`);
+    c = saved.info.config;
+  }
   const ds: SplitDataset = await readDataset(opts.data, { valFraction: c.train.valFraction, seed: c.train.seed, skipBad: opts.skipBad });
   for (const dir of datasetFolders(opts.data, ds)) await assertOutsideDataset(opts.out, dir);
-  await checkOutputFolder(opts.out, opts.force ?? false, log);
+  if (saved && JSON.stringify(splitToJson(ds).files) !== JSON.stringify(saved.info.bestMeta?.split.files))
+    throw new Error(`--resume: the dataset given now does not give the interrupted run's split (other files or flags). Pass the same --data / --normal / --abnormal as the interrupted run, or start over with --force.`);
+  if (!saved) await checkOutputFolder(opts.out, opts.force ?? false, log);
   for (const w of ds.warnings) log(`warning: ${w}`);
   // The same rule and message as `ntsnet data check` (data/check.ts).
   const tooFew = tooFewTrainingImages(ds.train.length);
@@ -123,34 +153,47 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
 
   if (ds.train.length < c.train.batchSize) log(`warning: only ${ds.train.length} training image(s), fewer than the batch size ${c.train.batchSize}: each epoch is one smaller batch.`);
   log(`data: ${ds.name} (${ds.kind}): ${ds.train.length} train, ${ds.val.length} validation, ${ds.test.length} test (seed ${ds.split.seed}), ${c.model.imageSize} px`);
-  const trainSet = await loadImageSet(ds.train, c.model.imageSize);
-  const valSet = await loadImageSet(ds.val, c.model.imageSize);
+  // Streamed from a disk cache: memory is bounded by the batch, not by the dataset (engine/imageCache.ts).
+  const trainSet = await DiskImageCache.create(ds.train, c.model.imageSize);
+  caches.push(trainSet);
+  const valSet = await DiskImageCache.create(ds.val, c.model.imageSize);
+  caches.push(valSet);
   const defectiveSet = opts.defectiveValidation?.length ? await loadDefectiveValidation(opts.defectiveValidation, ds, c.model.imageSize) : undefined;
   // Thresholds are calibrated on the normal validation images; without any, on the training images (warned).
-  const calibration = valSet.images.length ? { set: valSet, source: 'validation' as const } : { set: trainSet, source: 'training' as const };
+  const calibration = valSet.length ? { set: valSet, source: 'validation' as const } : { set: trainSet, source: 'training' as const };
   let thresholdWarned = false;
   // Synthetic defects in the calibration images: an expected-detection figure from normal images only.
-  const synthetic = makeSyntheticSet(calibration.set, c.train.seed);
+  // (At most SYNTHETIC_MAX_IMAGES of them, held in memory, so that memory does not grow with the dataset.)
+  const synthetic = makeSyntheticSet(await calibration.set.subset([...Array(Math.min(SYNTHETIC_MAX_IMAGES, calibration.set.length)).keys()]), c.train.seed);
 
   const model = NTSNet.create(tf, c.model, teacher, c.train.seed, teacherInfo.source);
   const counts = model.parameterCounts();
   log(`model: student ${c.model.studentBlock}, teacher norm ${c.model.teacherNorm}, layers ${c.model.layers.join(',')}; parameters teacher ${(counts.teacher / 1e6).toFixed(2)} M, student ${(counts.student / 1e6).toFixed(2)} M`);
   const optimizer = makeOptimizer(tf, c);
-  const history: EpochRecord[] = [];
+  let history: EpochRecord[] = [];
   let best: { epoch: number; loss: number } | undefined;
   let meta: CheckpointMeta | undefined;
+  let epochsDone = 0;
+  if (saved) {
+    await restoreResumeState(tf, model, optimizer, saved);
+    ({ best, history, bestMeta: meta, thresholdWarned, epochsDone } = saved.info);
+    log(`resuming: epochs 1-${epochsDone} of ${c.train.epochs} done (best epoch ${best?.epoch ?? '-'}); continuing with epoch ${epochsDone + 1}`);
+  }
+  const state = (status: TrainingState['status'], done: number): TrainingState => ({ status, epochsDone: done, epochs: c.train.epochs, pid: process.pid, updatedAt: new Date().toISOString() });
+  let interrupted = false;
   const useBar = (opts.progress ?? true) && process.stderr.isTTY;
   try {
-    for (let epoch = 1; epoch <= c.train.epochs; epoch++) {
+    for (let epoch = epochsDone + 1; epoch <= c.train.epochs && !interrupted; epoch++) {
       const te = Date.now();
-      const order = shuffle([...trainSet.images.keys()], c.train.seed * 7919 + epoch);
+      const order = shuffle([...Array(trainSet.length).keys()], c.train.seed * 7919 + epoch);
       // BatchNorm statistics are taken over B x H x W values, so even a batch of one image is usable.
       const batches = chunks(order, c.train.batchSize);
       const bar = useBar ? new SingleBar({ format: `epoch ${epoch}/${c.train.epochs} |{bar}| {value}/{total} img | loss {loss} | {ips} img/s`, stream: process.stderr }, Presets.shades_classic) : undefined;
       bar?.start(order.length, 0, { loss: '-', ips: '-' });
       let lossSum = 0, seen = 0;
       for (const idx of batches) {
-        const x = toBatch(tf, trainSet, idx);
+        if (opts.signal?.aborted) { interrupted = true; break; }
+        const x = await trainSet.batch(tf, idx);
         const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction });
         x.dispose();
         if (!Number.isFinite(loss)) throw divergedError(c, epoch, `the training loss of batch ${Math.floor(seen / c.train.batchSize) + 1} is ${loss}`);
@@ -159,12 +202,13 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         bar?.update(seen, { loss: (lossSum / seen).toFixed(4), ips: (seen / ((Date.now() - te) / 1000)).toFixed(1) });
       }
       bar?.stop();
+      if (interrupted) break;
       const trainSeconds = (Date.now() - te) / 1000;
       // Divergence is caught where it happens (weights overflowing after the last step of the epoch, or a NaN
       // validation loss), not later as a non-finite score during threshold calibration.
       const badWeight = firstNonFinite(tf, model);
       if (badWeight) throw divergedError(c, epoch, `after its last training step the student weight ${badWeight} is not finite`);
-      const valLoss = meanValLoss(tf, model, valSet, c.train.evalBatchSize);
+      const valLoss = await meanLossCache(tf, model, valSet, c.train.evalBatchSize);
       if (valLoss !== null && !Number.isFinite(valLoss)) throw divergedError(c, epoch, `the validation loss is ${valLoss}`);
       const rec: EpochRecord = { epoch, trainLoss: lossSum / seen, valLoss, seconds: (Date.now() - te) / 1000, imagesPerSecond: seen / trainSeconds };
       history.push(rec);
@@ -173,7 +217,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       log(`epoch ${epoch}/${c.train.epochs} train loss ${rec.trainLoss.toFixed(5)} val loss ${valLoss === null ? 'n/a' : valLoss.toFixed(5)} ${rec.imagesPerSecond.toFixed(1)} img/s ${rec.seconds.toFixed(1)} s${improved ? ' *best' : ''}`);
       if (improved) {
         best = { epoch, loss: score };
-        const cal = scoreImageSet(tf, model, calibration.set, c.train.evalBatchSize, true);
+        const cal = await scoreCache(tf, model, calibration.set, c.train.evalBatchSize, true);
         const valScores = calibration.source === 'validation' ? Array.from(cal.scores) : [];
         const thresholds = computeThresholds({
           normalScores: cal.scores, normalMaps: cal.maps!, source: calibration.source,
@@ -187,11 +231,21 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         meta = {
           format: CHECKPOINT_FORMAT, ntsnetVersion: NTSNET_VERSION, config: c, teacher: teacherInfo,
           bestEpoch: epoch, bestValLoss: valLoss, valScores, thresholds, health, expectedDetection: expected,
-          split: splitToJson(ds), createdAt: new Date().toISOString(),
+          split: splitToJson(ds), createdAt: new Date().toISOString(), training: state('running', epoch),
         };
-        await saveCheckpoint(opts.out, model, meta);
+        meta = await saveCheckpoint(opts.out, model, meta);
       }
+      // After every epoch: what --resume needs, and the state (epoch k of n) in config.json.
+      await saveResumeState(opts.out, model, optimizer, { config: c, epochsDone: epoch, best, history, bestMeta: meta, thresholdWarned });
+      await writeTrainingState(opts.out, meta!, state('running', epoch));
+      epochsDone = epoch;
     }
+    if (interrupted) {
+      if (meta) await writeTrainingState(opts.out, meta, state('interrupted', epochsDone));
+      throw new FitInterruptedError(opts.out, epochsDone, c.train.epochs, meta?.bestEpoch);
+    }
+    meta = await markTrainingState(opts.out, state('complete', c.train.epochs));
+    await removeResumeState(opts.out);
   } finally {
     optimizer.dispose();
     model.dispose();
@@ -201,6 +255,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   if (ed?.images) log(`expected detection (synthetic defects in ${ed.images} ${calibration.source} images, no defect labels): image AUROC ${ed.imageAuroc === null ? 'n/a' : (100 * ed.imageAuroc).toFixed(1)}, pixel AUROC ${ed.pixelAuroc === null ? 'n/a' : (100 * ed.pixelAuroc).toFixed(1)}`);
   for (const l of healthBanner(meta!.health!)) log(l);
   return { checkpointDir: path.resolve(opts.out), meta: meta!, history, wallSeconds: (Date.now() - t0) / 1000, parameterCounts: counts };
+  }
 }
 
 /**
@@ -217,6 +272,19 @@ async function loadDefectiveValidation(files: string[], ds: SplitDataset, size: 
     if (split) throw new Error(`Defective validation image ${f} is a ${split} image of the dataset; thresholds must be calibrated on separate images (never test images).`);
   }
   return loadImageSet(files, size);
+}
+
+/** Calibration images that also get a synthetic-defect copy (engine/synthetic.ts), at most; keeps memory bounded. */
+export const SYNTHETIC_MAX_IMAGES = 100;
+
+/** Thrown by {@link fit} when its `signal` is aborted (Ctrl-C): the checkpoint is kept and marked interrupted. */
+export class FitInterruptedError extends Error {
+  override readonly name = 'FitInterruptedError';
+  constructor(readonly out: string, readonly epochsDone: number, readonly epochs: number, readonly bestEpoch: number | undefined) {
+    super(epochsDone === 0 || bestEpoch === undefined
+      ? `Training interrupted during epoch 1 of ${epochs}: no epoch finished, so no checkpoint was written to ${out}.`
+      : `Training interrupted after epoch ${epochsDone} of ${epochs}: ${out} keeps the checkpoint of the best epoch so far (${bestEpoch}), marked incomplete in config.json. Continue with 'ntsnet fit --resume --out ${out}' and the same data flags.`);
+  }
 }
 
 /** Name of the first student tensor holding a NaN or infinite value, if any. */
@@ -250,8 +318,18 @@ async function checkOutputFolder(out: string, force: boolean, log: (l: string) =
   if (!st) return;
   if (!st.isDirectory()) throw new Error(`--out ${out} is an existing file, not a folder. Choose a folder path (it is created if missing).`);
   const has = await stat(path.join(out, 'model.safetensors')).catch(() => undefined);
-  if (!has) return;
-  if (!force) throw new Error(`${out} already holds a checkpoint (model.safetensors). Choose another --out, or pass --force to replace it.`);
+  if (!has) {
+    await removeResumeState(out);
+    return;
+  }
+  if (!force) {
+    const prev = await readCheckpointMeta(out).catch(() => undefined);
+    const t = prev?.training;
+    if (t && t.status !== 'complete')
+      throw new Error(`${out} holds an INCOMPLETE checkpoint: its training stopped after epoch ${t.epochsDone} of ${t.epochs}${t.status === 'interrupted' ? ' (interrupted)' : ' (the process was killed)'}. Pass --resume to continue it (same data flags), or --force to start over (the checkpoint is replaced).`);
+    throw new Error(`${out} already holds a checkpoint (model.safetensors). Choose another --out, or pass --force to replace it.`);
+  }
+  await removeResumeState(out);
   log(`warning: --force: replacing the checkpoint in ${out}; its old results.json, metrics.md and report.html are removed.`);
   for (const f of ['results.json', 'metrics.md', 'report.html']) await rm(path.join(out, f), { force: true });
 }

@@ -123,6 +123,28 @@ export interface OnnxExportResult {
   meta: CheckpointMeta;
 }
 
+/** metadata_props key holding the SHA-256 of the checkpoint's weights an ONNX file was exported from. */
+export const ONNX_WEIGHTS_SHA_KEY = 'ntsnet.weights_sha256';
+
+/** The identity metadata an ONNX export of a checkpoint carries (checked by {@link assertOnnxMatchesCheckpoint}). */
+export function onnxIdentity(meta: CheckpointMeta): Record<string, string> {
+  return { 'ntsnet.checkpoint_created': meta.createdAt, ...(meta.weightsSha256 ? { [ONNX_WEIGHTS_SHA_KEY]: meta.weightsSha256 } : {}) };
+}
+
+/**
+ * Refuses an ONNX file that was not exported from this checkpoint (its thresholds would be applied to another
+ * model's scores): the file's `ntsnet.weights_sha256` metadata must equal the checkpoint's `weightsSha256`.
+ * @returns undefined when it matches; otherwise the reason (for a caller that re-exports instead of failing).
+ */
+export function onnxCheckpointMismatch(onnx: Uint8Array, meta: CheckpointMeta, onnxFile: string): string | undefined {
+  if (!meta.weightsSha256) return undefined; // checkpoint of an older ntsnet: no identity to compare
+  const got = readOnnxSummary(onnx).metadata[ONNX_WEIGHTS_SHA_KEY];
+  if (got === meta.weightsSha256) return undefined;
+  return got === undefined
+    ? `${onnxFile} carries no checkpoint identity (exported by an older ntsnet or another tool), so it cannot be checked against this checkpoint`
+    : `${onnxFile} was exported from another checkpoint (weights SHA-256 ${got.slice(0, 12)}...; this checkpoint's is ${meta.weightsSha256.slice(0, 12)}...)`;
+}
+
 /**
  * Exports a checkpoint folder to ONNX (written atomically) and its sidecar JSON. The loaded model is returned (for a
  * parity check or a benchmark): the caller disposes it.
@@ -130,7 +152,7 @@ export interface OnnxExportResult {
 export async function exportCheckpointOnnx(tf: Tf, checkpoint: string, out: string, sidecar = defaultSidecarPath(out)): Promise<OnnxExportResult> {
   const { model, meta } = await loadCheckpoint(tf, checkpoint);
   try {
-    const bytes = modelToOnnx(model, { metadata: { 'ntsnet.checkpoint_created': meta.createdAt } });
+    const bytes = modelToOnnx(model, { metadata: onnxIdentity(meta) });
     await writeFileAtomic(out, bytes);
     await writeJsonAtomic(sidecar, onnxSidecar(model.config, out, meta));
     return { onnx: out, sidecar, bytes: bytes.length, summary: readOnnxSummary(bytes), model, meta };

@@ -1,0 +1,42 @@
+/**
+ * Whether a same-stem `.png` beside a photo (`a.jpg` + `a.png`, the Magnetic Tile layout) is really a mask: masks
+ * are single-channel (grey, or a palette) and binary or near-binary (0 and one "on" value, plus anti-aliased edge
+ * pixels). A colour PNG, or a grey one with many intermediate values, is a photo: taking it as a mask would drop an
+ * image silently.
+ */
+import sharp from 'sharp';
+import { maxInputPixels } from './open.js';
+
+/** Largest fraction of pixels allowed strictly between 0 and the file's brightest value (soft mask edges). */
+export const MAX_SOFT_FRACTION = 0.1;
+
+/**
+ * Why the PNG `file` does not look like a mask, or undefined when it does. One header read and one decode of the
+ * first channel. A file that cannot be decoded counts as a mask here: the mask checks of the readers and of
+ * `data check` report it as a bad mask (or skip it with skipBad).
+ */
+export async function notMaskReason(file: string): Promise<string | undefined> {
+  try {
+    const img = sharp(file, { limitInputPixels: maxInputPixels() });
+    const meta = await img.metadata();
+    const colour = (meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0);
+    if (colour !== 1 && colour !== 3) return `it has ${colour} colour channels (masks have one)`;
+    const wide = meta.depth === 'ushort' || meta.depth === 'short';
+    const { data, info } = await img.removeAlpha().raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
+    const all = wide ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;
+    const ch = info.channels;
+    // Grey stored as RGB (or a palette of greys) still counts as one channel; real colour does not.
+    if (ch === 3) for (let i = 0; i < all.length; i += 3) if (all[i] !== all[i + 1] || all[i] !== all[i + 2]) return 'it is a colour image (masks have one channel, or R = G = B)';
+    const v = ch === 1 ? all : all.filter((_, i) => i % ch === 0);
+    let max = 0;
+    for (let i = 0; i < v.length; i++) if (v[i]! > max) max = v[i]!;
+    if (max === 0) return undefined; // empty mask
+    let soft = 0;
+    for (let i = 0; i < v.length; i++) if (v[i] !== 0 && v[i] !== max) soft++;
+    const frac = soft / (info.width * info.height);
+    if (frac > MAX_SOFT_FRACTION) return `${(100 * frac).toFixed(0)} % of its pixels are neither 0 nor its maximum ${max} (masks are binary or nearly so: at most ${100 * MAX_SOFT_FRACTION} %)`;
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
