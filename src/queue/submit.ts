@@ -110,8 +110,9 @@ export class JobQueue {
 
   /** One job's state, or undefined when unknown. */
   async info(id: string): Promise<JobInfo | undefined> {
+    const state = await this.queue.getJobState(id); // state first: a job read after it is final carries its result / reason
     const j = await this.queue.getJob(id);
-    return j ? jobInfo(j, await j.getState()) : undefined;
+    return j && state !== 'unknown' ? jobInfo(j, state) : undefined;
   }
 
   async close(): Promise<void> {

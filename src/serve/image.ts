@@ -71,6 +71,7 @@ export class UploadDecoder {
       return { input, width: rgb?.width ?? h.width, height: rgb?.height ?? h.height, rgb };
     } catch (e) {
       const msg = (e as Error).message.split(file).join('(upload)');
+      if ((e as { cause?: { name?: string } }).cause?.name === 'PixelLimitError') throw new HttpError(413, 'image_too_large', msg);
       throw new HttpError(400, 'undecodable_image', msg);
     } finally {
       await fsp.rm(file, { force: true });

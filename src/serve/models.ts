@@ -90,7 +90,12 @@ export async function loadModels(tf: Tf, specs: readonly ModelSpec[], opts: Load
       const engine = await openEngine(tf, model, s.dir, opts.engine, { threads: opts.threads, log: opts.log });
       // Warm-up: the first pass of each batch shape is slow (kernel selection); do it before the first request.
       const px = engine.imageSize * engine.imageSize * 3;
-      for (const n of new Set([1, opts.batching.maxBatch])) await engine.run(new Float32Array(n * px), n);
+      try {
+        for (const n of new Set([1, opts.batching.maxBatch])) await engine.run(new Float32Array(n * px), n);
+      } catch (e) {
+        await engine.dispose();
+        throw new Error(`${s.dir}: the ${engine.name} engine failed on a test batch: ${(e as Error).message}`);
+      }
       const batcher = new MicroBatcher(engine, opts.batching);
       out.set(s.name, { name: s.name, dir: s.dir, meta, thresholds, sha256: await sha256File(path.join(s.dir, WEIGHTS_FILE)), engine, batcher });
       opts.log?.(`model ${s.name}: ${s.dir} (${meta.config.model.imageSize} px, engine ${engine.name}, image threshold ${thresholds.image.toPrecision(6)})`);
