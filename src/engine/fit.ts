@@ -35,6 +35,11 @@ export interface FitOptions {
    * loop state); the run's own config is used. With the same data the result equals an uninterrupted run's.
    */
   resume?: boolean;
+  /**
+   * Benchmarks only (benchmarks/fit-memory.ts): end each epoch after this many batches, so that a memory measurement
+   * on a large dataset does not have to train a full epoch. Never set by the CLI.
+   */
+  maxBatchesPerEpoch?: number;
   /** Aborting stops training after the current batch: the checkpoint is marked interrupted and {@link FitInterruptedError} is thrown. */
   signal?: AbortSignal;
   /** Replace a checkpoint already in `out` (otherwise refused, so a trained model is never lost silently). */
@@ -103,7 +108,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   validateRunConfig(c);
   // Before any work: the output must be outside the dataset and writable (a read-only --out fails now, not after an epoch).
   for (const dir of typeof opts.data === 'string' ? [opts.data] : datasetFolders(opts.data)) await assertOutsideDataset(opts.out, dir);
-  await assertWritableFolder(opts.out);
+  await assertWritableFolder(opts.out, '--out', { create: true });
   // One run per output folder: a second fit into the same --out stops here instead of racing the first.
   const lock = await lockFolder(opts.out, 'fit', log);
   const caches: DiskImageCache[] = [];
@@ -187,7 +192,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       const te = Date.now();
       const order = shuffle([...Array(trainSet.length).keys()], c.train.seed * 7919 + epoch);
       // BatchNorm statistics are taken over B x H x W values, so even a batch of one image is usable.
-      const batches = chunks(order, c.train.batchSize);
+      const batches = chunks(order, c.train.batchSize).slice(0, opts.maxBatchesPerEpoch ?? Infinity);
       const bar = useBar ? new SingleBar({ format: `epoch ${epoch}/${c.train.epochs} |{bar}| {value}/{total} img | loss {loss} | {ips} img/s`, stream: process.stderr }, Presets.shades_classic) : undefined;
       bar?.start(order.length, 0, { loss: '-', ips: '-' });
       let lossSum = 0, seen = 0;

@@ -21,15 +21,16 @@ function reason(e: unknown): string {
 }
 
 /**
- * Makes sure `dir` is (or can be created as) a writable folder: creates it (and missing parents) and writes and
- * removes a probe file in it.
+ * Makes sure `dir` is (or can be created as) a writable folder, leaving nothing behind: writes and removes a probe
+ * file in it when it exists, otherwise creates and removes a probe folder in its deepest existing parent. With
+ * `create`, the folder (and missing parents) is created instead.
  * @param dir the folder.
  * @param what how the user gave it, for messages, e.g. `--out`.
  * @throws Error naming the path, why it cannot be written, and what to do: when it is an existing file, when a part
  *   of the path is a file, or when the folder cannot be created or written (read-only file system, permissions,
  *   full disk, ...).
  */
-export async function assertWritableFolder(dir: string, what = '--out'): Promise<void> {
+export async function assertWritableFolder(dir: string, what = '--out', opts: { create?: boolean } = {}): Promise<void> {
   const abs = path.resolve(dir);
   const fix = `Choose a writable folder for ${what}, or fix the permissions / mount of ${abs}.`;
   // The deepest existing part of the path: an existing file there is the most common mistake.
@@ -47,6 +48,16 @@ export async function assertWritableFolder(dir: string, what = '--out'): Promise
     const parent = path.dirname(p);
     if (parent === p) break;
     p = parent;
+  }
+  if (p !== abs && !opts.create) {
+    const probeDir = path.join(p, `.ntsnet-write-test-${process.pid}`);
+    try {
+      await fsp.mkdir(probeDir);
+    } catch (e) {
+      throw new Error(`${what} ${abs} cannot be created: ${reason(e)}. ${fix}`, { cause: e });
+    }
+    await fsp.rmdir(probeDir).catch(() => undefined);
+    return;
   }
   // One level at a time from the deepest existing folder `p` (Node's recursive mkdir spins forever where the
   // kernel answers ENOENT for a new folder, e.g. under /proc).
