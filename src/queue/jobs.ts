@@ -93,7 +93,7 @@ export interface NtsJobResult {
 export interface NtsJobProgress {
   done: number;
   total: number;
-  unit: 'epochs' | 'images';
+  unit: 'epochs' | 'images' | 'datasets' | 'chunks';
 }
 
 /** Job options: failed jobs retried only for transient errors (see worker.ts), finished ones kept 30 days. */

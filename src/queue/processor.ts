@@ -120,6 +120,7 @@ const runFit = async (job: JobLike, d: FitJobData): Promise<NtsJobResult> => {
     }
   }
   // Replace `out` in one rename (the old folder, if any, is moved aside first and deleted after).
+  checkParent(); // an orphan (its worker was killed) never swaps: the job has been given to another worker
   await fsp.writeFile(path.join(staging, marker), `${job.id}\n`);
   if (existsSync(out)) {
     if ((await fsp.readdir(out)).length === 0) await fsp.rmdir(out);
@@ -140,7 +141,7 @@ const runTest = async (job: JobLike, d: TestJobData): Promise<NtsJobResult> => {
     const results = [];
     for (const [i, ds] of datasets.entries()) {
       results.push(await evaluate(tf(), model, ds, d.batchSize ?? t.evalBatchSize, (l) => log(`job ${job.id}: ${l}`), meta.teacher));
-      await progress(job, { done: i + 1, total: datasets.length, unit: 'images' });
+      await progress(job, { done: i + 1, total: datasets.length, unit: 'datasets' });
     }
     const files = await writeResults(d.out, results, meta);
     return { summary: results.map((r) => `${r.category}: image AUROC ${r.imageAuroc === null ? 'n/a' : (100 * r.imageAuroc).toFixed(1)}`).join('; ') + ` (${files.json})`, out: d.out };
@@ -191,11 +192,12 @@ const runMerge = async (job: JobLike, d: PredictJobData): Promise<NtsJobResult> 
       }
       images.push({ ...img, file: rel(img.path), files: files as InspectionFiles });
     }
-    await progress(job, { done: k + 1, total: d.chunks, unit: 'images' });
+    await progress(job, { done: k + 1, total: d.chunks, unit: 'chunks' });
   }
   const order = new Map(d.files.map((f, i) => [f, i]));
   images.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
   failed.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
+  checkParent();
   await writeFileAtomic(path.join(d.out, 'predictions.csv'), predictionsCsv(images, failed));
   await writeJsonAtomic(path.join(d.out, 'predictions.json'), predictionsJson(images, failed, th, meta, {
     input: d.input, root: d.root, checkpoint: d.checkpoint, checkpointSha256: d.checkpointSha256, mapFormat: d.mapFormat, size: meta.config.model.imageSize,
