@@ -109,7 +109,8 @@ describe('emanUpdate / emanPairs (hand-computed eq. 6-7)', () => {
 });
 
 describe('teacher statistics inside NTSNet.trainStep', () => {
-  const base: ModelConfig = { ...DEFAULT_MODEL_CONFIG, imageSize: 32 };
+  // The paper's configuration (CoT student, literal EMAN), whatever the shipped default is.
+  const base: ModelConfig = { ...DEFAULT_MODEL_CONFIG, imageSize: 32, studentBlock: 'cot', teacherNorm: 'eman' };
 
   /** Gives the teacher's running statistics non-trivial values (initParams sets 0 / 1). */
   function perturbTeacher(net: NTSNet): void {

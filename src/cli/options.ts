@@ -36,8 +36,8 @@ export function addConfigOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['cpu', 'paper', 'tiny']).default('cpu'))
     .option('--config <file>', 'JSON file with a (partial) run config {model:{...}, train:{...}, teacher}; options below override it')
-    .addOption(new Option('--student-block <kind>', 'student residual-block conv: CoT (paper) or plain 3x3 (symmetric baseline)').choices(['cot', 'basic']))
-    .addOption(new Option('--teacher-norm <kind>', "teacher BatchNorm statistics: EMAN (paper eq. 6-8: the student's), frozen pretrained, or self_ema (the teacher's own on the training images)").choices(['eman', 'frozen_bn', 'self_ema']))
+    .addOption(new Option('--student-block <kind>', 'student residual-block conv: plain 3x3 (default, measured best) or CoT (paper eq. 1-2)').choices(['cot', 'basic']))
+    .addOption(new Option('--teacher-norm <kind>', "teacher BatchNorm statistics: frozen ImageNet (default, measured best), self_ema (EMA of the teacher's own statistics on the training images), or eman (the paper's text literally: the student's; collapses)").choices(['eman', 'frozen_bn', 'self_ema']))
     .option('--eman-momentum <m>', 'momentum m of the teacher statistics (eman and self_ema)', num)
     .option('--layers <list>', 'compared layers, e.g. 1,2,3')
     .addOption(new Option('--fusion <kind>', 'anomaly-map fusion').choices(['sum', 'product']))
