@@ -93,10 +93,13 @@ export function registerSubmit(program: Command): void {
       .option('--pixel-threshold <x>', 'pixel threshold override', positive)
       .addOption(new Option('--map-format <fmt>', 'anomaly-map file format').choices(['png16', 'npy', 'both']).default('png16'))
       .option('--batch-size <n>', "images per forward pass (default: the checkpoint's evaluation batch size)", positiveInt)
+      .addOption(new Option('--engine <name>', "scoring engine: TF.js (tfjs-node) or onnxruntime-node on the checkpoint's ONNX export").choices(['tfjs', 'onnxruntime']).default('tfjs'))
+      .option('--onnx <file>', 'ONNX model for --engine onnxruntime (default: model.onnx in the checkpoint folder, exported there when missing or older than the weights)')
+      .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt)
       .option('--skip-bad', 'record unreadable images in predictions.csv instead of failing the job'),
-  ).action(async (input: string, o: QueueFlags & { checkpoint: string; out: string; chunkSize: number; threshold?: number; pixelThreshold?: number; mapFormat: MapFormat; batchSize?: number; skipBad?: boolean }) => {
+  ).action(async (input: string, o: QueueFlags & { checkpoint: string; out: string; chunkSize: number; threshold?: number; pixelThreshold?: number; mapFormat: MapFormat; batchSize?: number; skipBad?: boolean; engine: 'tfjs' | 'onnxruntime'; onnx?: string; threads?: number }) => {
     await withQueue(o, async (q) => {
-      const s = await q.submitPredict({ input, out: o.out, chunkSize: o.chunkSize, checkpoint: o.checkpoint, mapFormat: o.mapFormat, threshold: o.threshold, pixelThreshold: o.pixelThreshold, batchSize: o.batchSize, skipBad: o.skipBad ?? false });
+      const s = await q.submitPredict({ input, out: o.out, chunkSize: o.chunkSize, checkpoint: o.checkpoint, mapFormat: o.mapFormat, threshold: o.threshold, pixelThreshold: o.pixelThreshold, batchSize: o.batchSize, skipBad: o.skipBad ?? false, engine: o.engine, onnx: o.onnx, threads: o.threads });
       process.stderr.write(`${s.images} image(s) in ${s.chunks} chunk job(s)\n`);
       return s;
     }, `predict of ${path.resolve(input)} into ${path.resolve(o.out)}`);

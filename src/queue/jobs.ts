@@ -57,6 +57,12 @@ export interface PredictSettings {
   pixelThreshold?: number;
   batchSize: number;
   skipBad: boolean;
+  /** Scoring engine, as `ntsnet predict --engine` (default tfjs). */
+  engine?: 'tfjs' | 'onnxruntime';
+  /** ONNX model for the onnxruntime engine (default: model.onnx in the checkpoint folder, exported when missing). */
+  onnx?: string;
+  /** onnxruntime intra-op threads. */
+  threads?: number;
 }
 
 /** One chunk of a chunked predict: inspects `files` into `chunkDir` (resumable, like `ntsnet predict`). */

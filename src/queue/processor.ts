@@ -15,7 +15,9 @@ import { testDatasets } from '../cli/datasetOptions.js';
 import { loadCheckpoint, readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
 import { evaluate, writeResults } from '../engine/evaluate.js';
 import { fit } from '../engine/fit.js';
-import { effectiveThresholds, inspectImages, outputBases, predictionsCsv, predictionsJson, type FailedImage, type InspectedImage, type InspectionFiles } from '../engine/inspect.js';
+import { onnxForCheckpoint } from '../cli/predict.js';
+import { OnnxDetector } from '../engine/onnxPredict.js';
+import { effectiveThresholds, inspectImages, type InspectOptions, outputBases, predictionsCsv, predictionsJson, type FailedImage, type InspectedImage, type InspectionFiles } from '../engine/inspect.js';
 import { assertOutsideDataset } from '../engine/paths.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -150,12 +152,38 @@ const runTest = async (job: JobLike, d: TestJobData): Promise<NtsJobResult> => {
   }
 };
 
+let onnx: { key: string; det: OnnxDetector } | undefined;
+
+/** `ntsnet predict --engine onnxruntime` for a chunk: the ONNX export next to the checkpoint, kept loaded across chunks. */
+const onnxScorer = async (model: NTSNet, d: PredictChunkJobData): Promise<Pick<InspectOptions, 'scorer' | 'engine'>> => {
+  const key = `${d.checkpoint}\0${d.checkpointSha256}\0${d.onnx ?? ''}\0${d.threads ?? ''}`;
+  if (onnx?.key !== key) {
+    await onnx?.det.dispose();
+    onnx = undefined;
+    const file = await onnxForCheckpoint(model, d.checkpoint, d.onnx, log);
+    onnx = { key, det: await OnnxDetector.load(file, { intraOpThreads: d.threads }) };
+  }
+  const det = onnx.det, S = model.config.imageSize;
+  if ((det.height && det.height !== S) || (det.width && det.width !== S)) throw new Error(`The ONNX model takes ${det.height}x${det.width} images but the checkpoint's model size is ${S} px: export it from this checkpoint.`);
+  return {
+    engine: 'onnxruntime-node',
+    scorer: async (set, n, keepMaps) => {
+      const x = new Float32Array(n * S * S * 3);
+      for (let i = 0; i < n; i++) x.set(set.images[i]!, i * S * S * 3);
+      const r = await det.run(x, n, S, S);
+      return keepMaps ? r : { scores: r.scores };
+    },
+  };
+};
+
 const runChunk = async (job: JobLike, d: PredictChunkJobData): Promise<NtsJobResult> => {
   const { model, meta } = await modelFor(d.checkpoint, d.checkpointSha256);
   const list = `${d.chunkDir}.txt`;
   await writeFileAtomic(list, `${d.files.join('\n')}\n`);
   let n = 0;
+  const engine = d.engine === 'onnxruntime' ? await onnxScorer(model, d) : {};
   const r = await inspectImages(tf(), model, meta, {
+    ...engine,
     input: list, out: d.chunkDir, checkpoint: d.checkpoint, mapFormat: d.mapFormat, threshold: d.threshold, pixelThreshold: d.pixelThreshold,
     batchSize: d.batchSize, resume: true, skipBad: d.skipBad, progress: false, log: (l) => log(`job ${job.id}: ${l}`),
     onImage: () => checkParent() ?? void progress(job, { done: ++n, total: d.files.length, unit: 'images' }),
@@ -201,7 +229,7 @@ const runMerge = async (job: JobLike, d: PredictJobData): Promise<NtsJobResult> 
   await writeFileAtomic(path.join(d.out, 'predictions.csv'), predictionsCsv(images, failed));
   await writeJsonAtomic(path.join(d.out, 'predictions.json'), predictionsJson(images, failed, th, meta, {
     input: d.input, root: d.root, checkpoint: d.checkpoint, checkpointSha256: d.checkpointSha256, mapFormat: d.mapFormat, size: meta.config.model.imageSize,
-    batchSize: d.batchSize, resumed: 0, engine: 'tfjs-node',
+    batchSize: d.batchSize, resumed: 0, engine: d.engine === 'onnxruntime' ? 'onnxruntime-node' : 'tfjs-node',
   }));
   await fsp.rm(d.workDir, { recursive: true, force: true });
   const anomalous = images.filter((i) => i.label === 'anomalous').length;

@@ -80,7 +80,9 @@ export class JobQueue {
     const chunkSize = Math.ceil(Math.max(1, o.chunkSize) / batchSize) * batchSize;
     const settings: PredictSettings = {
       checkpoint, checkpointSha256: await sha256File(path.join(checkpoint, WEIGHTS_FILE)), mapFormat: o.mapFormat, threshold: o.threshold, pixelThreshold: o.pixelThreshold, batchSize, skipBad: o.skipBad,
+      ...(o.engine && o.engine !== 'tfjs' ? { engine: o.engine } : {}), ...(o.onnx ? { onnx: path.resolve(o.onnx) } : {}), ...(o.threads ? { threads: o.threads } : {}),
     };
+    if (o.onnx && o.engine !== 'onnxruntime') throw new Error('--onnx needs --engine onnxruntime');
     const id = requestJobId('predict', { ...settings, input, out, chunkSize, files: inputs.files });
     const chunks: string[][] = [];
     for (let i = 0; i < inputs.files.length; i += chunkSize) chunks.push(inputs.files.slice(i, i + chunkSize));
