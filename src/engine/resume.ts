@@ -43,6 +43,8 @@ export async function saveResumeState(dir: string, model: NTSNet, optimizer: Opt
   const weights = await optimizer.getWeights();
   weights.forEach((w, i) => state.set(`optimizer.${String(i).padStart(5, '0')}`, { shape: [...w.tensor.shape], data: Float32Array.from(w.tensor.dataSync()) }));
   const full: ResumeInfo = { ...info, format: RESUME_FORMAT, optimizerWeights: weights.map((w) => w.name) };
+  // getWeights() makes a new scalar for the iteration count (the slots are the optimiser's own variables).
+  for (const w of weights) if (w.name === 'iter') w.tensor.dispose();
   await writeFileAtomic(path.join(dir, RESUME_FILE), serializeSafetensors(state, { ntsnet_resume: JSON.stringify(full) }));
 }
 
