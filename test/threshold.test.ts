@@ -112,7 +112,7 @@ test('map encodings: 16-bit PNG scale and .npy layout; contour; CSV quoting; out
   drawContour(rgb, mask, 5, 4, [255, 0, 255], 1);
   for (let i = 0; i < 20; i++) assert.deepEqual(Array.from(rgb.subarray(i * 3, i * 3 + 3)), mask[i] ? [255, 0, 255] : [0, 0, 0], `pixel ${i}`);
   const csv = predictionsCsv([{ path: '/a,b/"x".png', file: 'x.png', score: 1.5, normalizedScore: 0.5, label: 'normal', threshold: 3, timeMs: 2, width: 4, height: 5 }]);
-  assert.equal(csv.split('\n')[1], '"/a,b/""x"".png",x.png,1.5,0.5,normal,3,2,4,5,,,,');
+  assert.equal(csv.split('\n')[1], '"/a,b/""x"".png",x.png,1.5,0.5,normal,3,2,4,5,,,,,');
   assert.deepEqual(outputBases(['/r/a.png', '/r/a.jpg', '/r/s/b.png'], '/r'), ['a_png', 'a_jpg', 's/b']);
 });
 
