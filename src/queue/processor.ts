@@ -46,7 +46,11 @@ export function isTransient(e: unknown): boolean {
 
 const hasCheckpoint = (dir: string): boolean => existsSync(path.join(dir, WEIGHTS_FILE));
 
-/** Marker written into a fit's staging folder just before it replaces `out` (so a retry can tell the swap happened). */
+/**
+ * Marker written into a fit's staging folder just before it replaces `out`, and kept in the checkpoint folder: it
+ * names the job that wrote the checkpoint, and a second attempt of that job (after a kill or a lost lock) that finds
+ * it reports the job done instead of refusing the existing checkpoint.
+ */
 const swapMarker = (jobId: string): string => `.ntsnet-job-${jobId}`;
 
 /** Output file suffixes written by inspectImages for one image. */
@@ -92,8 +96,7 @@ const runFit = async (job: JobLike, d: FitJobData): Promise<NtsJobResult> => {
   const old = path.join(path.dirname(out), `${prefix}.old`);
   const marker = swapMarker(job.id!);
   if (existsSync(path.join(out, marker))) {
-    // An earlier attempt replaced `out` and was killed before reporting it: finish its clean-up.
-    await fsp.rm(path.join(out, marker), { force: true });
+    // An earlier attempt of this job replaced `out` (and was killed, or lost its lock, before reporting it).
     await fsp.rm(old, { recursive: true, force: true });
     return { summary: `checkpoint ${out} (completed by an earlier attempt)`, out };
   }
@@ -129,7 +132,6 @@ const runFit = async (job: JobLike, d: FitJobData): Promise<NtsJobResult> => {
     else await fsp.rename(out, old);
   }
   await fsp.rename(staging, out);
-  await fsp.rm(path.join(out, marker), { force: true });
   await fsp.rm(old, { recursive: true, force: true });
   return { summary, out };
 };
