@@ -7,6 +7,9 @@
 import sharp from 'sharp';
 import { maxInputPixels } from './open.js';
 
+/** Same-stem PNGs per folder whose pixels are checked (the others get the header check only), spread over the folder. */
+export const MASK_PIXEL_CHECKS_PER_FOLDER = 24;
+
 /** Largest fraction of pixels allowed strictly between 0 and the file's brightest value (soft mask edges). */
 export const MAX_SOFT_FRACTION = 0.1;
 
@@ -15,19 +18,25 @@ export const MAX_SOFT_FRACTION = 0.1;
  * first channel. A file that cannot be decoded counts as a mask here: the mask checks of the readers and of
  * `data check` report it as a bad mask (or skip it with skipBad).
  */
-export async function notMaskReason(file: string): Promise<string | undefined> {
+export async function notMaskReason(file: string, opts: { decode?: boolean } = {}): Promise<string | undefined> {
+  if (opts.decode === false) {
+    // Header only: a colour PNG (not a palette, which may hold greys) is not a mask.
+    try {
+      const meta = await sharp(file, { limitInputPixels: maxInputPixels() }).metadata();
+      const colour = (meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0);
+      return colour !== 1 && !meta.isPalette ? `it has ${colour} colour channels (masks have one)` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
   try {
-    const img = sharp(file, { limitInputPixels: maxInputPixels() });
-    const meta = await img.metadata();
-    const colour = (meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0);
-    if (colour !== 1 && colour !== 3) return `it has ${colour} colour channels (masks have one)`;
-    const wide = meta.depth === 'ushort' || meta.depth === 'short';
-    const { data, info } = await img.removeAlpha().raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
-    const all = wide ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;
+    // One decode (no separate header read): 8-bit samples, palette expanded, alpha removed.
+    const { data: all, info } = await sharp(file, { limitInputPixels: maxInputPixels() }).removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     const ch = info.channels;
+    if (ch !== 1 && ch !== 3) return `it has ${ch} colour channels (masks have one)`;
     // Grey stored as RGB (or a palette of greys) still counts as one channel; real colour does not.
     if (ch === 3) for (let i = 0; i < all.length; i += 3) if (all[i] !== all[i + 1] || all[i] !== all[i + 2]) return 'it is a colour image (masks have one channel, or R = G = B)';
-    const v = ch === 1 ? all : all.filter((_, i) => i % ch === 0);
+    const v = ch === 1 ? all : all.filter((_, i) => i % 3 === 0);
     let max = 0;
     for (let i = 0; i < v.length; i++) if (v[i]! > max) max = v[i]!;
     if (max === 0) return undefined; // empty mask
