@@ -98,7 +98,9 @@ test('predict --out: CSV / JSON, 16-bit map PNG + .npy at model size, mask and o
     const { data } = await sharp(path.join(out, img.files.map!)).toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
     const u16 = new Uint16Array(data.buffer, data.byteOffset, data.length / 2);
     for (let k = 0; k < map.length; k += 97) assert.equal(u16[k], Math.round(Math.min(1, Math.max(0, map[k]! / p.map.png16.fullScale)) * 65535));
-    const mask = await sharp(path.join(out, img.files.mask!)).raw().toBuffer();
+    // sharp decodes a grey PNG to 3 channels unless told: read the one mask channel.
+    const mask = await sharp(path.join(out, img.files.mask!)).extractChannel(0).raw().toBuffer();
+    assert.equal(mask.length, 96 * 80);
     const full = resizeBilinear(map, 64, 64, 96, 80);
     let agree = 0;
     for (let k = 0; k < mask.length; k++) if ((mask[k] === 255) === (full[k]! > p.thresholds.pixel) && (mask[k] === 0 || mask[k] === 255)) agree++;

@@ -124,7 +124,8 @@ let ready: Promise<void> | undefined;
 function setup(): Promise<void> {
   ready ??= (async () => {
     await makeCategory(cat);
-    ok(await ntsnet(['fit', '--data', cat, '--out', runA, '--preset', 'tiny', '--seed', '7', '--test']), 'fit A');
+    // A CoT student, so that the config-vs-tensor checks below can name both student kinds.
+    ok(await ntsnet(['fit', '--data', cat, '--out', runA, '--preset', 'tiny', '--student-block', 'cot', '--seed', '7', '--test']), 'fit A');
   })();
   return ready;
 }
@@ -132,7 +133,7 @@ function setup(): Promise<void> {
 test('the same seed gives the same run: identical metrics and byte-identical checkpoint tensors (CPU)', { timeout: 90_000 }, async () => {
   await setup();
   const runB = path.join(tmp, 'runB');
-  ok(await ntsnet(['fit', '--data', cat, '--out', runB, '--preset', 'tiny', '--seed', '7', '--test']), 'fit B');
+  ok(await ntsnet(['fit', '--data', cat, '--out', runB, '--preset', 'tiny', '--student-block', 'cot', '--seed', '7', '--test']), 'fit B');
   const strip = (d: string): unknown => {
     const j = JSON.parse(readFileSync(path.join(d, 'results.json'), 'utf8')) as { results: Record<string, unknown>[]; history: Record<string, unknown>[] };
     return {

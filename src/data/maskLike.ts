@@ -10,8 +10,12 @@ import { maxInputPixels } from './open.js';
 /** Same-stem PNGs per folder whose pixels are checked (the others get the header check only), spread over the folder. */
 export const MASK_PIXEL_CHECKS_PER_FOLDER = 24;
 
-/** Largest fraction of pixels allowed strictly between 0 and the file's brightest value (soft mask edges). */
-export const MAX_SOFT_FRACTION = 0.1;
+/**
+ * Largest fraction of pixels allowed strictly between 0 and the file's brightest value. Soft (anti-aliased) mask edges
+ * are a minority of a mask's pixels even for thin or tiny defects, while in a grey photo almost every pixel is
+ * intermediate: a mask has at least half of its pixels exactly at 0 or at its maximum.
+ */
+export const MAX_SOFT_FRACTION = 0.5;
 
 /**
  * Why the PNG `file` does not look like a mask, or undefined when it does. One header read and one decode of the
@@ -43,7 +47,7 @@ export async function notMaskReason(file: string, opts: { decode?: boolean } = {
     let soft = 0;
     for (let i = 0; i < v.length; i++) if (v[i] !== 0 && v[i] !== max) soft++;
     const frac = soft / (info.width * info.height);
-    if (frac > MAX_SOFT_FRACTION) return `${(100 * frac).toFixed(0)} % of its pixels are neither 0 nor its maximum ${max} (masks are binary or nearly so: at most ${100 * MAX_SOFT_FRACTION} %)`;
+    if (frac > MAX_SOFT_FRACTION) return `${(100 * frac).toFixed(0)} % of its pixels are neither 0 nor its maximum ${max} (in a mask at least ${100 * (1 - MAX_SOFT_FRACTION)} % of the pixels are 0 or the maximum)`;
     return undefined;
   } catch {
     return undefined;
