@@ -123,7 +123,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   L.push('## Headline', '');
   L.push(head(['Dataset', 'Method', 'Image AUROC', 'Pixel AUROC', 'AUPRO', 'F1-max', `img/s @${m.protocol.speed.imageSize}px b${b1}`, `img/s b${bN}`]));
   const methods: { label: string; get: (d: string) => { mm?: { imageAuroc: number | null; pixelAuroc: number | null; aupro: number | null; f1Max: number | null }; s1: number | null; sN: number | null } }[] = [
-    ...(m.configs.includes('ntsnet') ? [{ label: `ntsnet NTSNet (${ABLATION.ntsnet.label.replace(/^\+ both = NTSNet /, '')})`, get: (d: string) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) }] : []),
+    ...(m.configs.includes('ntsnet') ? [{ label: `ntsnet NTSNet ${ABLATION.ntsnet.label.replace(/^\+ both = NTSNet /, '')}`, get: (d: string) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) }] : []),
     ...(m.configs.includes('baseline') ? [{ label: 'ntsnet symmetric baseline', get: (d: string) => ({ mm: own(r.train.get(key(d, 'baseline'))), s1: speedOf(r.speed.get('basic'), b1), sN: speedOf(r.speed.get('basic'), bN) }) }] : []),
     ...m.peers.map((p) => ({ label: `anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18'}`, get: (d: string) => { const pr = r.peers.get(key(d, p)); const tp = timedPeer(r, p); return { mm: pr?.metrics, s1: peerSpeed(tp, b1), sN: peerSpeed(tp, bN) }; } })),
   ];
