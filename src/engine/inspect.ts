@@ -13,7 +13,7 @@ import { DataError, loadImage, loadImageRgb8 } from '../data/image.js';
 import { mapLimit } from '../util/concurrency.js';
 import { imageMetadata } from '../data/open.js';
 import type { NTSNet } from '../model/ntsnet.js';
-import { overlayRgb, resizeBilinear } from '../report/overlay.js';
+import { overlayRgb, resizeBilinear, type RgbImage } from '../report/overlay.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { chunks, type ImageSet } from './batches.js';
 import { WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
@@ -351,15 +351,26 @@ export function predictionsCsv(images: readonly InspectedImage[], failed: readon
   return `${[CSV_COLUMNS.join(','), ...rows, ...bad].join('\n')}\n`;
 }
 
-/** Mask at the original size (bilinear-resized map > pixel threshold, 0 / 255), overlay pixels and the map files. */
-async function imageOutputs(file: string, map: Float32Array, size: number, th: EffectiveThresholds, fmt: MapFormat): Promise<{ width: number; height: number; data: Map<keyof InspectionFiles, Buffer> }> {
-  const rgb = await loadImageRgb8(file);
+/**
+ * Predicted mask and heat-map overlay at the image's own size: the map [size, size] resized bilinearly, mask = map >
+ * pixel threshold (0 / 255, [H * W] uint8), overlay = 50 % image + jet heat map over 0 .. fullScale with the mask
+ * contour ([H * W * 3] uint8). Shared by `ntsnet predict` and `ntsnet serve`.
+ */
+export function maskAndOverlay(rgb: RgbImage, map: Float32Array, size: number, th: Pick<EffectiveThresholds, 'pixel' | 'fullScale'>): { mask: Uint8Array; over: Uint8Array } {
   const { width, height } = rgb;
   const full = resizeBilinear(map, size, size, width, height);
   const mask = new Uint8Array(width * height);
   for (let i = 0; i < full.length; i++) mask[i] = full[i]! > th.pixel ? 255 : 0;
   const over = overlayRgb(rgb, full, { mapWidth: width, mapHeight: height, vmin: 0, vmax: th.fullScale, alpha: 0.5 });
   drawContour(over, mask, width, height, CONTOUR_RGB, Math.max(1, Math.round(Math.min(width, height) / 256)));
+  return { mask, over };
+}
+
+/** Mask at the original size (bilinear-resized map > pixel threshold, 0 / 255), overlay pixels and the map files. */
+async function imageOutputs(file: string, map: Float32Array, size: number, th: EffectiveThresholds, fmt: MapFormat): Promise<{ width: number; height: number; data: Map<keyof InspectionFiles, Buffer> }> {
+  const rgb = await loadImageRgb8(file);
+  const { width, height } = rgb;
+  const { mask, over } = maskAndOverlay(rgb, map, size, th);
   const data = new Map<keyof InspectionFiles, Buffer>();
   if (fmt !== 'npy') data.set('map', await encodeMapPng16(map, size, size, th.fullScale));
   if (fmt !== 'png16') data.set('npy', encodeNpyFloat32(map, size, size));

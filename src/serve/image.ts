@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { loadImage, loadImageRgb8, type Rgb8Image } from '../data/image.js';
-import { CONTOUR_RGB, drawContour, encodeMapPng16, type EffectiveThresholds } from '../engine/inspect.js';
-import { overlayRgb, resizeBilinear } from '../report/overlay.js';
+import { encodeMapPng16, maskAndOverlay, type EffectiveThresholds } from '../engine/inspect.js';
 
 /** An HTTP-level problem with a request: status, a stable code and a message that says how to fix it. */
 export class HttpError extends Error {
@@ -92,10 +91,6 @@ export function mapPng16(map: Float32Array, size: number, th: EffectiveThreshold
 /** The overlay PNG at the image's own size, as `ntsnet predict` writes `<stem>_overlay.png` (heat map + mask contour). */
 export function overlayPng(rgb: Rgb8Image, map: Float32Array, size: number, th: EffectiveThresholds): Promise<Buffer> {
   const { width, height } = rgb;
-  const full = resizeBilinear(map, size, size, width, height);
-  const mask = new Uint8Array(width * height);
-  for (let i = 0; i < full.length; i++) mask[i] = full[i]! > th.pixel ? 255 : 0;
-  const over = overlayRgb(rgb, full, { mapWidth: width, mapHeight: height, vmin: 0, vmax: th.fullScale, alpha: 0.5 });
-  drawContour(over, mask, width, height, CONTOUR_RGB, Math.max(1, Math.round(Math.min(width, height) / 256)));
+  const { over } = maskAndOverlay(rgb, map, size, th);
   return sharp(over, { raw: { width, height, channels: 3 } }).png().toBuffer();
 }
