@@ -14,6 +14,7 @@ import type { Tf } from '../backend/index.js';
 import { loadImageRgb8, normalizeImagenet } from '../data/image.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { chunks, type ImageSet } from './batches.js';
+import { predictInto } from './score.js';
 
 /** A decoded image set on disk: [length] x [size, size, 3] uint8 records, read back per batch. */
 export class DiskImageCache {
@@ -102,12 +103,7 @@ export async function scoreCache(tf: Tf, model: NTSNet, cache: DiskImageCache, b
   const maps = keepMaps ? new Float32Array(n * hw) : undefined;
   let at = 0;
   for (const idx of chunks([...Array(n).keys()], batchSize)) {
-    const x = await cache.batch(tf, idx);
-    const p = model.predict(x);
-    scores.set(p.scores.dataSync(), at);
-    if (maps) maps.set(p.maps.dataSync(), at * hw);
-    at += idx.length;
-    x.dispose(); p.maps.dispose(); p.scores.dispose();
+    at = predictInto(model, await cache.batch(tf, idx), scores, maps, at, hw);
   }
   return maps ? { scores, maps } : { scores };
 }
