@@ -96,16 +96,35 @@ function truncatedError(file: string, kind: 'image' | 'mask', msg: string, cause
   );
 }
 
-function decodeError(file: string, kind: 'image' | 'mask', e: unknown): DataError {
+/**
+ * Turns a decoder failure into a DataError naming the file. libvips words a cut-off file differently
+ * across builds (e.g. "Warning treated as error due to failOn setting"), so when the message is not a
+ * known truncation message the file's own end marker decides (`tailIncomplete`).
+ */
+function decodeError(file: string, kind: 'image' | 'mask', e: unknown, tailIncomplete = false): DataError {
   if (e instanceof PixelLimitError) return new DataError(e.message, file, { cause: e });
   const msg = (e as Error)?.message ?? String(e);
-  if (!/permission|EACCES/i.test(msg) && /premature end|truncat|unexpected end|libpng read error|not enough data|end of (file|stream)/i.test(msg)) {
+  if (!/permission|EACCES/i.test(msg) && (tailIncomplete || /premature end|truncat|unexpected end|libpng read error|not enough data|end of (file|stream)/i.test(msg))) {
     return truncatedError(file, kind, msg, e);
   }
   let hint = 'Re-export it as PNG or JPEG, or remove it from the dataset folder.';
   if (/unsupported image format|not a decodable BMP/i.test(msg)) hint = `It is not an image in a supported format (${SUPPORTED_FORMATS}). ` + hint;
   else if (/permission|EACCES/i.test(msg)) hint = 'Check its read permissions.';
   return new DataError(`Could not decode ${kind} ${file}: ${msg}. ${hint}`, file, { cause: e });
+}
+
+/** {@link decodeError} after checking the file's end marker (async; for decode paths). */
+async function decodeErrorChecked(file: string, kind: 'image' | 'mask', e: unknown): Promise<DataError> {
+  let incomplete = false;
+  if (!(e instanceof PixelLimitError)) {
+    try {
+      const format = (await imageMetadata(file)).format ?? 'unknown';
+      incomplete = (await tailLooksComplete(file, format, (await fsp.stat(file)).size)) === false;
+    } catch {
+      // the header itself is unreadable: keep the decoder's own message
+    }
+  }
+  return decodeError(file, kind, e, incomplete);
 }
 
 /**
@@ -127,7 +146,7 @@ async function decodeRgb8(file: string, size: number | undefined): Promise<Rgb8I
     }
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   } catch (e) {
-    throw decodeError(file, 'image', e);
+    throw await decodeErrorChecked(file, 'image', e);
   }
 }
 
@@ -278,7 +297,7 @@ export async function decodeMaskValues(file: string): Promise<MaskValues> {
     const threshold = lossy ? (wide ? JPEG_MASK_THRESHOLD * 257 : JPEG_MASK_THRESHOLD) : 1;
     return { values, width: info.width, height: info.height, maxValue, lossy, threshold };
   } catch (e) {
-    throw decodeError(file, 'mask', e);
+    throw await decodeErrorChecked(file, 'mask', e);
   }
 }
 
