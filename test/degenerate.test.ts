@@ -11,7 +11,6 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import type { Tensor1D, Tensor4D } from '@tensorflow/tfjs-node';
 import { loadTf } from '../src/backend/index.js';
-import { loadCheckpoint } from '../src/engine/checkpoint.js';
 import { batchNormTrain, BN_EPS, type BatchStats } from '../src/model/batchnorm.js';
 import { DEFAULT_MODEL_CONFIG } from '../src/model/config.js';
 import { NTSNet } from '../src/model/ntsnet.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { auroc, rocCurve } from '../src/metrics/index.js';
+import { auroc, BinnedAuroc, rocCurve } from '../src/metrics/index.js';
 import { Rng } from '../src/util/rng.js';
 import { fixturePath } from './helpers.js';
 
@@ -160,4 +160,46 @@ test('auroc timing on 6M float32 pixels (pixel-AUROC scale)', (t) => {
   // Expected AUC for U(0,1) vs U(0.5,1.5): 1 - 0.5 * 0.5^2 = 0.875.
   assert.ok(Math.abs(value - 0.875) < 0.005, `AUC ${value}`);
   assert.ok(best < 3000, `auroc on 6M took ${best.toFixed(0)} ms (target < 3 s)`);
+});
+
+test('BinnedAuroc over chunks: within its stated bound of the exact AUROC, exact on coarse ties, order-free', () => {
+  const rng = new Rng(7);
+  const n = 2_000_000;
+  const s = new Float32Array(n);
+  const l = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    l[i] = rng.next() < 0.03 ? 1 : 0;
+    s[i] = Math.exp(-6 * rng.next()) * (1 + 0.3 * l[i]!); // anomaly-map-like: many magnitudes, overlapping classes
+  }
+  const exact = auroc(s, l)!;
+  const b = new BinnedAuroc();
+  for (let i = 0; i < n; i += 65_536) b.add(s.subarray(i, i + 65_536), l.subarray(i, i + 65_536));
+  const r = b.result();
+  assert.ok(r.auroc !== null);
+  assert.equal(r.positives + r.negatives, n);
+  assert.ok(Math.abs(r.auroc - exact) <= r.tieBound + 1e-12, `binned ${r.auroc} vs exact ${exact}, bound ${r.tieBound}`);
+  assert.ok(r.tieBound < 1e-4, `bound ${r.tieBound}`);
+  // Reversed chunk order: the same counts, the same value.
+  const back = new BinnedAuroc();
+  for (let i = n - 65_536; i > -65_536; i -= 65_536) back.add(s.subarray(Math.max(0, i), i + 65_536), l.subarray(Math.max(0, i), i + 65_536));
+  assert.equal(back.result().auroc, r.auroc);
+
+  // Values 1/500 apart (far wider than a bin) with heavy ties: exactly the exact AUROC.
+  const t = new Float32Array(200_000), tl = new Uint8Array(200_000);
+  for (let i = 0; i < t.length; i++) { tl[i] = rng.next() < 0.1 ? 1 : 0; t[i] = Math.round((rng.next() + 0.3 * tl[i]!) * 500) / 500; }
+  const bt = new BinnedAuroc();
+  bt.add(t, tl);
+  assert.ok(Math.abs(bt.result().auroc! - auroc(t, tl)!) < 1e-12);
+});
+
+test('BinnedAuroc: null for one class, clear errors for NaN, bad labels, length mismatch', () => {
+  const b = new BinnedAuroc();
+  b.add(new Float32Array([0.1, 0.2, -0, 0]), new Uint8Array(4));
+  assert.equal(b.result().auroc, null);
+  assert.throws(() => b.add(new Float32Array([NaN]), [0]), /NaN/);
+  assert.throws(() => b.add(new Float32Array([1]), [2]), /label at index 0 is 2/);
+  assert.throws(() => b.add(new Float32Array([1, 2]), [0]), /2 values but 1 labels/);
+  const c = new BinnedAuroc();
+  c.add(new Float32Array([-1, 0, -0, 3]), [0, 1, 0, 1]);
+  assert.equal(c.result().auroc, auroc(new Float32Array([-1, 0, -0, 3]), [0, 1, 0, 1]));
 });

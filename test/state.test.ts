@@ -15,7 +15,8 @@ import { loadTf } from '../src/backend/index.js';
 import { readDataset } from '../src/data/dataset.js';
 import { loadImageSet } from '../src/engine/batches.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta } from '../src/engine/checkpoint.js';
-import { evaluate } from '../src/engine/evaluate.js';
+import { evaluate, loadTestMasks } from '../src/engine/evaluate.js';
+import { auroc } from '../src/metrics/auroc.js';
 import { predictImages } from '../src/engine/predict.js';
 import { scoreImageSet } from '../src/engine/score.js';
 import { NTSNet } from '../src/model/ntsnet.js';
@@ -172,6 +173,11 @@ test('results do not depend on the evaluation batch size (1, 3, 16) or on the or
       assert.equal(e.imageAuroc, ev[0]!.imageAuroc);
       assert.ok(Math.abs(e.pixelAuroc! - ev[0]!.pixelAuroc!) <= 1e-6, `pixel AUROC ${e.pixelAuroc} vs ${ev[0]!.pixelAuroc}`);
     }
+    // The streamed, binned pixel AUROC against the exact one over all maps held in memory.
+    const all = scoreImageSet(tf, model, await loadImageSet(ds.test.map((t) => t.path), model.config.imageSize), 4, true);
+    const exact = auroc(all.maps!, (await loadTestMasks(ds, model.config.imageSize))!)!;
+    assert.ok(ev[0]!.pixelAurocBound !== undefined && ev[0]!.pixelAurocBound < 1e-3, `bound ${ev[0]!.pixelAurocBound}`);
+    assert.ok(Math.abs(ev[0]!.pixelAuroc! - exact) <= ev[0]!.pixelAurocBound! + 1e-12, `streamed ${ev[0]!.pixelAuroc} vs exact ${exact}`);
 
     // 13 images (12 + one repeated): batches of 3 and 16 both end with a partial batch or a single one.
     const files = [...ds.train, ...ds.val, ...ds.test.map((t) => t.path)];

@@ -1,13 +1,10 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
-import { incompleteTrainingWarning, loadCheckpoint, readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
+import { incompleteTrainingWarning, loadCheckpoint } from '../engine/checkpoint.js';
 import { inspectImages, type InspectOptions, type MapFormat } from '../engine/inspect.js';
 import { OnnxDetector } from '../engine/onnxPredict.js';
-import { modelToOnnx, onnxCheckpointMismatch, onnxIdentity } from '../export/index.js';
-import type { NTSNet } from '../model/ntsnet.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { onnxForCheckpoint } from '../engine/onnxModel.js';
 import { assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
 
@@ -24,29 +21,6 @@ interface PredictFlags {
   onnx?: string;
   threads?: number;
   skipBad?: boolean;
-}
-
-/**
- * The ONNX model for `--engine onnxruntime`: `--onnx FILE` when given, else `model.onnx` next to the checkpoint's
- * weights, exported from the loaded model when missing or older than the weights.
- */
-export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx: string | undefined, log: (l: string) => void, meta?: CheckpointMeta): Promise<string> {
-  meta ??= (await readCheckpointMeta(checkpoint));
-  if (onnx) {
-    // An ONNX file from another checkpoint would be scored against THIS checkpoint's thresholds: refused.
-    const why = onnxCheckpointMismatch(readFileSync(onnx), meta, onnx);
-    if (why) throw new Error(`${why}. Its scores would be judged with the thresholds of ${checkpoint}. Export this checkpoint ('ntsnet export ${checkpoint} --format onnx --out FILE') or pass the checkpoint it came from.`);
-    return onnx;
-  }
-  const weights = checkpoint.endsWith('.safetensors') ? checkpoint : path.join(checkpoint, WEIGHTS_FILE);
-  const file = checkpoint.endsWith('.safetensors') ? `${checkpoint.slice(0, -'.safetensors'.length)}.onnx` : path.join(checkpoint, 'model.onnx');
-  if (existsSync(file) && statSync(file).mtimeMs >= statSync(weights).mtimeMs && !onnxCheckpointMismatch(readFileSync(file), meta, file)) {
-    log(`engine onnxruntime: using ${file}`);
-    return file;
-  }
-  await writeFileAtomic(file, modelToOnnx(model, { metadata: onnxIdentity(meta) }));
-  log(`engine onnxruntime: exported the checkpoint to ${file}`);
-  return file;
 }
 
 export function registerPredict(program: Command, tfLoader: () => Tf): void {

@@ -22,7 +22,7 @@
  * compression leaves faint non-zero noise around every edge.
  */
 import { promises as fsp } from 'node:fs';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { imageMetadata, openImage, PixelLimitError, SUPPORTED_FORMATS } from './open.js';
 
 /**

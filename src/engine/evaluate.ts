@@ -5,12 +5,13 @@ import type { SplitDataset } from '../data/folder.js';
 import { auroc } from '../metrics/auroc.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { loadImageSet } from './batches.js';
+import { chunks, loadImageSet, toBatch, type ImageSet } from './batches.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { teacherLabel, type TeacherIdentity } from '../model/weights/resolve.js';
-import { assessDetector, healthBanner, type DetectorHealth } from './health.js';
-import { scoreImageSet } from './score.js';
+import { assessDetector, borderBand, borderMaximaCount, healthBanner, type DetectorHealth } from './health.js';
+import { predictInto } from './score.js';
+import { BinnedAuroc } from '../metrics/binnedAuroc.js';
 
 /** Per-image result of an evaluation. */
 export interface ImageResult {
@@ -27,6 +28,8 @@ export interface EvalResult {
   imageAuroc: number | null;
   /** Null when masks are missing for some defective image, or only one class is present. */
   pixelAuroc: number | null;
+  /** Largest possible |pixelAuroc - exact pixel AUROC| from the binned accumulation (metrics/binnedAuroc.ts). */
+  pixelAurocBound?: number;
   /** Why a metric is null (also logged as `warning:` lines and written to metrics.md). */
   notes: string[];
   /** Detector-health check on the test images (engine/health.ts): near-constant scores, map maxima on the border. */
@@ -42,6 +45,11 @@ export interface EvalResult {
  * AUROC and pixel AUROC over all test pixels at the model's input resolution (masks resized nearest-neighbour and
  * binarised as documented in docs/data.md; a mask whose aspect ratio differs from its image is refused), and checks
  * the detector's health on the test images (engine/health.ts; `teacher` only shapes the likely-cause message).
+ *
+ * Memory is bounded by the batch, not the test split: images and masks are decoded one batch at a time (the next
+ * batch while the current one is scored), and pixel AUROC is accumulated in fixed-size bins ({@link BinnedAuroc}:
+ * within `pixelAurocBound` of the exact value, recorded in the result). Only the per-image scores are kept.
+ * @param batchSize - images per forward pass and per decoded chunk.
  * @throws Error when the test split is empty or a mask cannot be aligned with its image.
  */
 export async function evaluate(
@@ -51,11 +59,32 @@ export async function evaluate(
   const t0 = Date.now();
   for (const w of cat.warnings) log(`warning: ${w}`);
   if (cat.test.length === 0) throw new Error(`${cat.root}: the dataset has no test images.`);
-  const size = model.config.imageSize;
-  const set = await loadImageSet(cat.test.map((t) => t.path), size);
-  const tScore = Date.now();
-  const { scores, maps } = scoreImageSet(tf, model, set, batchSize, true);
-  const scoreSeconds = (Date.now() - tScore) / 1000;
+  const size = model.config.imageSize, hw = size * size, n = cat.test.length;
+  const missing = cat.test.filter((t) => t.label === 1 && !t.maskPath);
+  const pixels = missing.length ? null : new BinnedAuroc();
+  const scores = new Float32Array(n);
+  const groups = chunks([...Array(n).keys()], Math.max(1, batchSize));
+  const load = async (idx: readonly number[]): Promise<{ set: ImageSet; gt: Uint8Array | null }> => {
+    const items = idx.map((i) => cat.test[i]!);
+    const [set, gt] = await Promise.all([loadImageSet(items.map((t) => t.path), size), pixels ? loadMasks(items, size) : null]);
+    return { set, gt };
+  };
+  let scoreMs = 0, atBorder = 0;
+  let next = load(groups[0]!);
+  for (const [g, idx] of groups.entries()) {
+    const { set, gt } = await next;
+    if (g + 1 < groups.length) {
+      next = load(groups[g + 1]!);
+      next.catch(() => {}); // awaited on the next turn; a failure then must not also be an unhandled rejection
+    }
+    const ts = performance.now();
+    const part = new Float32Array(idx.length), maps = new Float32Array(idx.length * hw);
+    predictInto(model, toBatch(tf, set, [...idx.keys()]), part, maps, 0, hw);
+    scoreMs += performance.now() - ts;
+    scores.set(part, idx[0]!);
+    if (pixels && gt) pixels.add(maps, gt);
+    atBorder += borderMaximaCount(maps, idx.length, size, borderBand(size));
+  }
   const labels = cat.test.map((t) => t.label);
   const notes: string[] = [];
   const imageAuroc = auroc(scores, labels);
@@ -63,42 +92,48 @@ export async function evaluate(
     const onlyNormal = labels.every((l) => l === 0);
     notes.push(`image AUROC undefined: the test set has only ${onlyNormal ? 'normal' : 'defective'} images (${labels.length}), no ${onlyNormal ? 'defective' : 'normal'} ones; add some to measure it (per-image scores are still written).`);
   }
-  let pixelAuroc: number | null = null;
-  const missing = cat.test.filter((t) => t.label === 1 && !t.maskPath);
-  const gt = await loadTestMasks(cat, size);
-  if (!gt) {
+  let pixelAuroc: number | null = null, pixelAurocBound: number | undefined;
+  if (!pixels) {
     notes.push(`pixel AUROC not available: ${missing.length} defective image(s) have no mask (e.g. ${path.relative(cat.root, missing[0]!.path)}); image AUROC does not need masks.`);
   } else {
-    pixelAuroc = auroc(maps!, gt);
+    const r = pixels.result();
+    pixelAuroc = r.auroc;
+    pixelAurocBound = r.tieBound;
     if (pixelAuroc === null)
-      notes.push(gt.includes(1)
+      notes.push(r.positives > 0
         ? 'pixel AUROC undefined: every test pixel is marked defective in the masks (no normal pixels).'
         : 'pixel AUROC undefined: the masks mark no defective pixel (no defective test image, or only empty masks).');
   }
   // Undefined metrics are warnings, not silent "n/a" cells: say so on the log (stderr for the CLI) too.
-  for (const n of notes) log(`warning: ${cat.name}: ${n}`);
-  const health = assessDetector(scores, maps!, size, 'test', model.config, teacher);
+  for (const note of notes) log(`warning: ${cat.name}: ${note}`);
+  const health = assessDetector(scores, { borderFraction: atBorder / n }, size, 'test', model.config, teacher);
   for (const l of healthBanner(health)) log(l);
   const good = labels.filter((l) => l === 0).length;
   return {
-    category: cat.name, imageAuroc, pixelAuroc, notes, health,
-    counts: { test: cat.test.length, good, defective: cat.test.length - good, pixels: cat.test.length * size * size },
-    seconds: (Date.now() - t0) / 1000, imagesPerSecond: cat.test.length / scoreSeconds,
+    category: cat.name, imageAuroc, pixelAuroc, ...(pixelAurocBound !== undefined ? { pixelAurocBound } : {}), notes, health,
+    counts: { test: n, good, defective: n - good, pixels: n * hw },
+    seconds: (Date.now() - t0) / 1000, imagesPerSecond: n / (scoreMs / 1000),
     images: cat.test.map((t, i) => ({ file: path.relative(cat.root, t.path).split(path.sep).join('/'), defectType: t.defectType, label: t.label, score: scores[i]! })),
   };
+}
+
+/** Masks of `items` at `size` x `size` ([items * size * size] uint8 0/1; all zero for images without a mask). */
+async function loadMasks(items: readonly SplitDataset['test'][number][], size: number): Promise<Uint8Array> {
+  const hw = size * size;
+  const gt = new Uint8Array(items.length * hw);
+  await mapLimit(items, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMaskForImage(t.maskPath, t.path, size), i * hw); });
+  return gt;
 }
 
 /**
  * Ground-truth masks of a test split at `size` x `size` (nearest-neighbour, binarised as docs/data.md; all zero for
  * normal images): [N * size * size] uint8 0/1, image-major. Null when some defective image has no mask.
+ * Holds the whole split in memory: for the benchmark's AUPRO / F1-max, not for `test`.
  * @throws DataError when a mask cannot be aligned with its image.
  */
 export async function loadTestMasks(ds: SplitDataset, size: number): Promise<Uint8Array | null> {
   if (ds.test.some((t) => t.label === 1 && !t.maskPath)) return null;
-  const hw = size * size;
-  const gt = new Uint8Array(ds.test.length * hw);
-  await mapLimit(ds.test, 4, async (t, i) => { if (t.maskPath) gt.set(await loadMaskForImage(t.maskPath, t.path, size), i * hw); });
-  return gt;
+  return loadMasks(ds.test, size);
 }
 
 const pct = (v: number | null): string => (v === null ? 'n/a' : (100 * v).toFixed(1));

@@ -9,7 +9,7 @@ import { splitToJson, type FolderSpec, type SplitDataset } from '../data/folder.
 import { NTSNet } from '../model/ntsnet.js';
 import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type TeacherIdentity } from '../model/weights/resolve.js';
 import { shuffle } from '../util/rng.js';
-import { chunks, loadImageSet, toBatch, type ImageSet } from './batches.js';
+import { chunks, loadImageSet, type ImageSet } from './batches.js';
 import { markTrainingState, readCheckpointMeta, saveCheckpoint, writeTrainingState, type CheckpointMeta, type TrainingState, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { DiskImageCache, meanLossCache, scoreCache } from './imageCache.js';
 import { readResumeState, removeResumeState, restoreResumeState, RESUME_FILE, saveResumeState } from './resume.js';
@@ -83,17 +83,6 @@ export interface FitResult {
 
 function makeOptimizer(tf: Tf, c: RunConfig): Optimizer {
   return c.train.optimizer === 'sgd' ? tf.train.momentum(c.train.lr, c.train.momentum) : tf.train.adam(c.train.lr);
-}
-
-function meanValLoss(tf: Tf, model: NTSNet, set: ImageSet, batchSize: number): number | null {
-  if (set.images.length === 0) return null;
-  let sum = 0;
-  for (const idx of chunks([...set.images.keys()], batchSize)) {
-    const x = toBatch(tf, set, idx);
-    sum += model.evalLoss(x, 'mean') * idx.length;
-    x.dispose();
-  }
-  return sum / set.images.length;
 }
 
 /**

@@ -41,6 +41,11 @@ function quantile(sorted: Float64Array, q: number): number {
  * @param maps - [N * size * size] float32, image-major, row-major. @param border - band width in pixels.
  */
 export function borderMaximaFraction(maps: Float32Array, n: number, size: number, border: number): number {
+  return n ? borderMaximaCount(maps, n, size, border) / n : 0;
+}
+
+/** Number of anomaly maps in `maps` ([n * size * size]) whose maximum lies within `border` px of the edge. */
+export function borderMaximaCount(maps: Float32Array, n: number, size: number, border: number): number {
   const hw = size * size;
   let atBorder = 0;
   for (let i = 0; i < n; i++) {
@@ -49,8 +54,11 @@ export function borderMaximaFraction(maps: Float32Array, n: number, size: number
     const y = Math.floor(at / size), x = at % size;
     if (y < border || x < border || y >= size - border || x >= size - border) atBorder++;
   }
-  return n ? atBorder / n : 0;
+  return atBorder;
 }
+
+/** Band width (px) of the border-maxima check for maps of `size` x `size`. */
+export const borderBand = (size: number): number => Math.max(1, Math.round(size / 16));
 
 /** Likely cause of a degenerate detector, from what it was trained with. */
 function likelyCause(model: Pick<ModelConfig, 'teacherNorm'>, teacher: Pick<TeacherIdentity, 'imagenet' | 'form'> | undefined): string {
@@ -65,20 +73,22 @@ function likelyCause(model: Pick<ModelConfig, 'teacherNorm'>, teacher: Pick<Teac
  * Checks a detector's image-level scores and anomaly maps for the signs of a useless model: near-constant scores
  * (every image looks the same to it), map maxima on the image border for most images (the score measures a border
  * artefact, not the product), and, when given, chance-level detection of synthetic defects pasted into the same images.
- * @param scores - [N] image-level scores. @param maps - [N * size * size] anomaly maps, image-major.
+ * @param scores - [N] image-level scores.
+ * @param maps - [N * size * size] anomaly maps, image-major; or, when the maps were streamed, the share of them whose
+ *   maximum lies within {@link borderBand} px of the edge ({@link borderMaximaCount} summed over chunks / N).
  * @returns the figures and, when degenerate, one problem line per failed check naming the likely cause.
  */
 export function assessDetector(
-  scores: Float32Array, maps: Float32Array, size: number, on: DetectorHealth['on'],
+  scores: Float32Array, maps: Float32Array | { borderFraction: number }, size: number, on: DetectorHealth['on'],
   model: Pick<ModelConfig, 'teacherNorm'>, teacher?: Pick<TeacherIdentity, 'imagenet' | 'form'>,
   synthetic?: Pick<ExpectedDetection, 'images' | 'imageAuroc'>,
 ): DetectorHealth {
-  const n = scores.length, borderPx = Math.max(1, Math.round(size / 16));
-  if (maps.length !== n * size * size) throw new Error(`assessDetector: ${maps.length} map values for ${n} images of ${size} x ${size}`);
+  const n = scores.length, borderPx = borderBand(size);
+  if (maps instanceof Float32Array && maps.length !== n * size * size) throw new Error(`assessDetector: ${maps.length} map values for ${n} images of ${size} x ${size}`);
   const sorted = Float64Array.from(scores).sort();
   const median = n ? quantile(sorted, 0.5) : 0;
   const relativeSpread = n ? (quantile(sorted, 0.9) - quantile(sorted, 0.1)) / Math.max(Math.abs(median), 1e-30) : 0;
-  const borderFraction = borderMaximaFraction(maps, n, size, borderPx);
+  const borderFraction = maps instanceof Float32Array ? borderMaximaFraction(maps, n, size, borderPx) : maps.borderFraction;
   const problems: string[] = [];
   if (n >= MIN_HEALTH_IMAGES) {
     const cause = likelyCause(model, teacher);

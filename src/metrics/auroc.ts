@@ -24,7 +24,7 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
 /** Order-preserving map float32 -> uint32 (NaN already excluded, -0 folded into +0 by the caller). */
-function floatKey(bits: number): number {
+export function floatKey(bits: number): number {
   return bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
 }
 function keyToFloat(key: number): number {

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { JobsOptions } from 'bullmq';
-import type { DatasetFlags } from '../cli/datasetOptions.js';
+import type { DatasetFlags } from '../data/flags.js';
 import type { FolderSpec } from '../data/folder.js';
 import type { RunConfig } from '../engine/config.js';
 import type { MapFormat } from '../engine/inspect.js';

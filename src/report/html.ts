@@ -14,7 +14,7 @@ import type { TestItem } from '../data/mvtec.js';
 import { rocCurve } from '../metrics/auroc.js';
 import { teacherLabel } from '../model/weights/resolve.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { loadImageSet } from '../engine/batches.js';
+import { chunks, loadImageSet } from '../engine/batches.js';
 import { mapLimit } from '../util/concurrency.js';
 import { loadCheckpoint, readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
 import type { EvalResult, ImageResult } from '../engine/evaluate.js';
@@ -411,15 +411,18 @@ export async function createReport(tf: Tf | undefined, opts: ReportOptions): Pro
           return t;
         });
         log(`${r.category}: scoring ${items.length} test image(s) for heat maps`);
-        const set = await loadImageSet(items.map((t) => t.path), size);
-        const { scores, maps } = scoreImageSet(tf, model, set, opts.batchSize ?? meta.config.train.evalBatchSize, true);
+        // One batch at a time: memory is bounded by the batch and the thumbnails, not by the test split.
         let worst = 0;
-        r.images.forEach((im, j) => { worst = Math.max(worst, Math.abs(scores[j]! - im.score) / Math.max(Math.abs(im.score), 1e-12)); });
+        for (const idx of chunks([...items.keys()], opts.batchSize ?? meta.config.train.evalBatchSize)) {
+          const set = await loadImageSet(idx.map((j) => items[j]!.path), size);
+          const { scores, maps } = scoreImageSet(tf, model, set, idx.length, true);
+          idx.forEach((j, k) => { const im = r.images[j]!; worst = Math.max(worst, Math.abs(scores[k]! - im.score) / Math.max(Math.abs(im.score), 1e-12)); });
+          await mapLimit(idx, 4, async (j, k) => {
+            thumbs.set(`${c}/${j}`, await makeThumbs(items[j]!, maps!.subarray(k * size * size, (k + 1) * size * size), size, pixelT, thumbSize));
+          });
+        }
         if (worst > 1e-3)
           notes.push(`${r.category}: scores recomputed with the checkpoint differ from ${RESULTS_FILE} by up to ${(100 * worst).toFixed(2)} % (other checkpoint or changed images?): the charts and counts use ${RESULTS_FILE}, the heat maps the checkpoint.`);
-        await mapLimit(items, 4, async (t, j) => {
-          thumbs.set(`${c}/${j}`, await makeThumbs(t, maps!.subarray(j * size * size, (j + 1) * size * size), size, pixelT, thumbSize));
-        });
       }
     } finally {
       model.dispose();

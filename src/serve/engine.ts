@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
-import { onnxForCheckpoint } from '../cli/predict.js';
+import { onnxForCheckpoint } from '../engine/onnxModel.js';
 import { WEIGHTS_FILE } from '../engine/checkpoint.js';
 import { OnnxDetector } from '../engine/onnxPredict.js';
 import type { NTSNet } from '../model/ntsnet.js';
