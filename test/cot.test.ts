@@ -213,3 +213,48 @@ test('training-mode gradients through the block match PyTorch autograd (case b, 
   });
   tf.dispose([...grads, x, r, ...p.values()]);
 });
+
+test('avgpool downsampling: a stride-2 block equals the stride-1 block on the 3x3 / stride-2 / zero-padded average of its input', () => {
+  const o: CotOptions = { groups: 4, heads: 4, reduction: 4, downsample: 'avgpool' };
+  const inC = 8, outC = 16;
+  const shapes = new Map<string, number[]>();
+  cotShapes(shapes, 'blk', inC, outC, o);
+  const params = new Map<string, Tensor>();
+  let seed = 1;
+  for (const [n, s] of shapes) params.set(n, n.endsWith('running_var') ? tf.ones(s) : tf.randomNormal(s, 0, 0.3, 'float32', seed++));
+  const ctx: CotContext = {
+    weight: (n) => params.get(n) as Tensor4D, bias: (n) => params.get(n) as Tensor1D,
+    norm: (h, n) => batchNormEval(tf, h, params.get(`${n}.weight`) as Tensor1D, params.get(`${n}.bias`) as Tensor1D, params.get(`${n}.running_mean`) as Tensor1D, params.get(`${n}.running_var`) as Tensor1D),
+  };
+  const x = tf.randomNormal([2, 8, 8, inC], 0, 1, 'float32', 99) as Tensor4D;
+  const y = cotForward(tf, x, 'blk', outC, 2, o, ctx);
+  assert.deepEqual(y.shape, [2, 4, 4, outC]);
+  // Reference pooling by hand: output (i, j) averages input rows 2i-1..2i+1, cols 2j-1..2j+1, zeros outside, over 9.
+  const xv = x.arraySync() as number[][][][];
+  const pooled: number[][][][] = xv.map((img) => [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => Array.from({ length: inC }, (_, c) => {
+    let s = 0;
+    for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) { const r = 2 * i + dy, q = 2 * j + dx; if (r >= 0 && q >= 0 && r < 8 && q < 8) s += img[r]![q]![c]!; }
+    return s / 9;
+  }))));
+  const ref = cotForward(tf, tf.tensor4d(pooled), 'blk', outC, 1, { ...o, downsample: 'strided' }, ctx);
+  assert.ok(maxAbsDiff(y, ref) < 1e-5, `max |difference| ${maxAbsDiff(y, ref)}`);
+  const strided = cotForward(tf, x, 'blk', outC, 2, { ...o, downsample: 'strided' }, ctx);
+  assert.ok(maxAbsDiff(y, strided) > 1e-3, 'the option changes the block');
+  tf.dispose([x, y, ref, strided, ...params.values()]);
+});
+
+test('zero value init: every value.1 filter starts at 0 and becomes non-zero after one training step', async () => {
+  const { NTSNet } = await import('../src/model/ntsnet.js');
+  const { DEFAULT_MODEL_CONFIG } = await import('../src/model/config.js');
+  const cfg = { ...structuredClone(DEFAULT_MODEL_CONFIG), studentBlock: 'cot' as const, imageSize: 32, cot: { ...DEFAULT_MODEL_CONFIG.cot, valueInit: 'zero' as const } };
+  const m = NTSNet.create(tf, cfg, 'random', 3);
+  const values = [...m.student].filter(([n]) => n.endsWith('.value.1.weight'));
+  assert.ok(values.length >= 8);
+  for (const [n, v] of values) assert.equal(maxAbs(v), 0, n);
+  const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 5) as Tensor4D;
+  m.trainStep(x, tf.train.momentum(0.01, 0.9), { weightDecay: 0, lossReduction: 'sum' });
+  for (const [n, v] of values) assert.ok(maxAbs(v) > 0, `${n} trained`);
+  x.dispose();
+  m.dispose();
+  assert.throws(() => NTSNet.create(tf, { ...cfg, cot: { ...cfg.cot, downsample: 'nearest' as never } }, 'random', 3), /cot.downsample must be 'strided' or 'avgpool'/);
+});

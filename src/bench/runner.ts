@@ -44,6 +44,8 @@ export async function planJobs(o: BenchPlanOptions): Promise<Job[]> {
       const c = structuredClone(base);
       c.model.studentBlock = ABLATION[name].studentBlock;
       c.model.teacherNorm = ABLATION[name].teacherNorm;
+      const row = ABLATION[name];
+      if ('cot' in row) c.model.cot = { ...c.model.cot, ...row.cot };
       jobs.push(job(name, c, o.protocol.layerSubsets === 'eval'));
     }
     if (o.protocol.layerSubsets === 'retrain' && o.configs.includes('ntsnet')) {

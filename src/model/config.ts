@@ -25,8 +25,15 @@ export interface ModelConfig {
   sigma: number;
   /** Square input size in pixels. */
   imageSize: number;
-  /** CoT block details: grouped key convolution, attention heads, hidden width divisor of the attention MLP. */
-  cot: { groups: number; heads: number; reduction: number };
+  /**
+   * CoT block details: grouped key convolution, attention heads, hidden width divisor of the attention MLP; and two
+   * choices the paper leaves open (docs/method.md, "CoT investigation"): `downsample` = how a stride-2 block
+   * subsamples (`strided`: strided key 3x3 and strided 1x1 query / value convolutions, the default; `avgpool`: a 3x3
+   * stride-2 average pool in front of a stride-1 block, as CoTNet does), and `valueInit` = the value path's second
+   * 1x1 convolution initialised Kaiming-normal (default) or to zero (the block starts as its static key path).
+   * Absent fields mean the defaults, so older checkpoints load unchanged.
+   */
+  cot: { groups: number; heads: number; reduction: number; downsample?: 'strided' | 'avgpool'; valueInit?: 'kaiming' | 'zero' };
 }
 
 /**
@@ -61,7 +68,9 @@ export function validateModelConfig(c: ModelConfig): void {
   if (c.fusion !== 'sum' && c.fusion !== 'product') errs.push(`fusion must be 'sum' or 'product' (got ${String(c.fusion)})`);
   if (!(c.sigma >= 0)) errs.push(`sigma must be >= 0 (got ${c.sigma})`);
   if (!Number.isInteger(c.imageSize) || c.imageSize < 32 || c.imageSize % 16 !== 0) errs.push(`imageSize must be a multiple of 16 and >= 32 (got ${c.imageSize}; e.g. ${Math.max(32, Math.floor(c.imageSize / 16) * 16)} or ${Math.max(32, Math.ceil(c.imageSize / 16) * 16)})`);
-  const { groups, heads, reduction } = c.cot;
+  const { groups, heads, reduction, downsample, valueInit } = c.cot;
+  if (downsample !== undefined && downsample !== 'strided' && downsample !== 'avgpool') errs.push(`cot.downsample must be 'strided' or 'avgpool' (got ${String(downsample)})`);
+  if (valueInit !== undefined && valueInit !== 'kaiming' && valueInit !== 'zero') errs.push(`cot.valueInit must be 'kaiming' or 'zero' (got ${String(valueInit)})`);
   for (const ch of [64, 128, 256]) {
     if (ch % groups !== 0 || ch % heads !== 0 || ch % reduction !== 0) { errs.push(`cot groups/heads/reduction must divide 64 (got ${groups}/${heads}/${reduction})`); break; }
   }

@@ -10,6 +10,10 @@ export interface CotOptions {
   heads: number;
   /** Hidden width of the attention MLP is max(outC / reduction, 8). */
   reduction: number;
+  /** Stride-2 blocks: strided convolutions (default) or average pool + stride-1 block (CoTNet). */
+  downsample?: 'strided' | 'avgpool';
+  /** Value path's second 1x1 convolution: Kaiming-normal (default) or zero at initialisation. */
+  valueInit?: 'kaiming' | 'zero';
 }
 
 /** Window size k of the block (paper: k = 3). */
@@ -75,6 +79,12 @@ export function cotAttention(tf: Tf, logits: Tensor4D, heads: number): Tensor5D 
  * @param x - [B, H, W, inC] float32. @returns [B, H/s, W/s, outC] float32.
  */
 export function cotForward(tf: Tf, x: Tensor4D, name: string, outC: number, stride: number, o: CotOptions, ctx: CotContext): Tensor4D {
+  if (stride > 1 && o.downsample === 'avgpool') {
+    // CoTNet: average-pool first (3x3, stride 2, zero padding 1 counted, as torch AvgPool2d(3, 2, 1)), then a stride-1
+    // block, so the 1x1 query / value convolutions see every input pixel instead of one in four.
+    const pooled = tf.avgPool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, stride, 'valid') as Tensor4D;
+    return cotForward(tf, pooled, name, outC, 1, o, ctx);
+  }
   const k = tf.relu(ctx.norm(groupedConv(tf, x, ctx.weight(`${name}.key.conv.weight`), o.groups, stride), `${name}.key.bn`)) as Tensor4D;
   const q = convTorch(tf, x, ctx.weight(`${name}.query.weight`), stride, 0);
   const v = convTorch(tf, convTorch(tf, x, ctx.weight(`${name}.value.0.weight`), stride, 0), ctx.weight(`${name}.value.1.weight`), 1, 0);

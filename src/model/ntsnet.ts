@@ -54,6 +54,9 @@ export class NTSNet {
     const teacher = teacherWeights === 'random' ? initParams(tf, tShapes, seed + 1) : paramsFromTorch(tf, teacherWeights, tShapes, source);
     for (const v of teacher.values()) (v as unknown as { trainable: boolean }).trainable = false;
     const student = initParams(tf, studentShapes(config), seed);
+    if (config.studentBlock === 'cot' && config.cot.valueInit === 'zero') {
+      for (const [n, v] of student) if (n.endsWith('.value.1.weight')) v.assign(tf.zerosLike(v));
+    }
     return new NTSNet(tf, config, teacher, student);
   }
 
