@@ -75,7 +75,7 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
     } catch (e) {
       throw new Error(`Cannot read config file ${f.config}: ${(e as Error).message}`);
     }
-    Object.assign(c.model, j.model ?? {});
+    Object.assign(c.model, { ...j.model, cot: { ...c.model.cot, ...j.model?.cot } });
     Object.assign(c.train, j.train ?? {});
     if (j.teacher) c.teacher = j.teacher;
   }
@@ -97,6 +97,11 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   if (f.valFraction !== undefined) t.valFraction = f.valFraction;
   if (f.seed !== undefined) t.seed = f.seed;
   if (f.teacher) c.teacher = f.teacher;
+  if (f.teacherWeights !== undefined) {
+    // Weights given are weights wanted, whatever the preset's teacher (tiny's is random): never ignored silently.
+    if (f.teacher === 'random') throw new Error(`--teacher-weights ${f.teacherWeights} is used with --teacher imagenet, not --teacher random: drop one of them.`);
+    c.teacher = 'imagenet';
+  }
   validateRunConfig(c);
   return c;
 }

@@ -21,6 +21,7 @@ interface PredictFlags {
   onnx?: string;
   threads?: number;
   skipBad?: boolean;
+  force?: boolean;
 }
 
 export function registerPredict(program: Command, tfLoader: () => Tf): void {
@@ -42,6 +43,7 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
     .option('--onnx <file>', "ONNX model for --engine onnxruntime (default: model.onnx in the checkpoint folder, exported there when missing or older than the weights); the checkpoint still gives the thresholds")
     .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
     .option('--skip-bad', 'skip unreadable images (zero-byte, truncated, not an image, above the pixel limit) instead of stopping; each is listed with the reason in predictions.csv / predictions.json and in the summary')
+    .option('--force', "write into an --out that holds another predict run's output (its listed maps, masks and overlays are removed first) or other files (same-named ones are overwritten)")
     .option('--no-resume', 'redo every image even when an interrupted run left a journal in --out')
     .action(async (input: string, o: PredictFlags) => {
       if (o.out !== undefined) await assertWritableFolder(o.out);
@@ -74,7 +76,7 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
         const r = await inspectImages(tf, model, meta, {
           ...engineOpts,
           input, out: o.out, checkpoint: o.checkpoint, mapFormat: o.mapFormat, threshold: o.threshold, pixelThreshold: o.pixelThreshold,
-          batchSize: o.batchSize, resume: o.resume, log, skipBad: o.skipBad,
+          batchSize: o.batchSize, resume: o.resume, force: o.force, log, skipBad: o.skipBad,
           onFailed: (f) => log(`warning: skipped bad image (--skip-bad): ${f.error}`),
           onImage: (img) => void process.stdout.write(`${path.relative(process.cwd(), img.path)}\t${img.score.toFixed(6)}\t${img.normalizedScore.toFixed(4)}\t${img.label}\n`),
         });

@@ -121,6 +121,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   if (saved && JSON.stringify(splitToJson(ds).files) !== JSON.stringify(saved.info.bestMeta?.split.files))
     throw new Error(`--resume: the dataset given now does not give the interrupted run's split (other files or flags). Pass the same --data / --normal / --abnormal as the interrupted run, or start over with --force.`);
   if (!saved) await checkOutputFolder(opts.out, opts.force ?? false, log);
+  else await removeStaleResults(opts.out, log, 'the resumed run replaces the checkpoint they were made with');
   for (const w of ds.warnings) log(`warning: ${w}`);
   // The same rule and message as `ntsnet data check` (data/check.ts).
   const tooFew = tooFewTrainingImages(ds.train.length);
@@ -142,7 +143,8 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
     teacherInfo = w.identity;
     log(`teacher: ${teacherInfo.description} (SHA-256 ${w.sha256.slice(0, 12)}...)`);
   } else {
-    log('warning: teacher = random (seeded random ResNet18, not ImageNet; chosen with --teacher random): for tests only; accuracy is far below the paper setting.');
+    if (opts.teacherWeights !== undefined) throw new Error(`Teacher weights ${opts.teacherWeights} were given but the run config's teacher is 'random' (--teacher random, or a preset such as tiny): pass --teacher imagenet to use them, or drop --teacher-weights.`);
+    log(`warning: teacher = random (seeded random ResNet18, not ImageNet; from ${opts.resume ? 'the interrupted run\'s config' : "the run config: --teacher random or --preset tiny"}): for tests only; accuracy is far below the paper setting.`);
   }
 
   if (ds.train.length < c.train.batchSize) log(`warning: only ${ds.train.length} training image(s), fewer than the batch size ${c.train.batchSize}: each epoch is one smaller batch.`);
@@ -324,6 +326,15 @@ async function checkOutputFolder(out: string, force: boolean, log: (l: string) =
     throw new Error(`${out} already holds a checkpoint (model.safetensors). Choose another --out, or pass --force to replace it.`);
   }
   await removeResumeState(out);
-  log(`warning: --force: replacing the checkpoint in ${out}; its old results.json, metrics.md and report.html are removed.`);
-  for (const f of ['results.json', 'metrics.md', 'report.html']) await rm(path.join(out, f), { force: true });
+  log(`warning: --force: replacing the checkpoint in ${out}.`);
+  await removeStaleResults(out, log, 'they belong to the checkpoint being replaced');
+}
+
+/** Results of an earlier checkpoint in `out` (results.json, metrics.md, report.html) would not match the new one. */
+async function removeStaleResults(out: string, log: (l: string) => void, why: string): Promise<void> {
+  const stale: string[] = [];
+  for (const f of ['results.json', 'metrics.md', 'report.html']) {
+    if (await stat(path.join(out, f)).catch(() => undefined)) { await rm(path.join(out, f), { force: true }); stale.push(f); }
+  }
+  if (stale.length) log(`note: removed ${stale.join(', ')} from ${out}: ${why}; run 'ntsnet test' / 'ntsnet report' again.`);
 }

@@ -21,6 +21,7 @@ import { assertPredictOutput, collectInspectionInputs, type InspectionInputs } f
 import { scoreImageSet } from './score.js';
 import { normalTailThreshold, type Thresholds } from './threshold.js';
 import { processAlive } from '../util/process.js';
+import { lockFolder, LOCK_FILE, type FolderLock } from '../util/lock.js';
 
 /** How anomaly maps are written: 16-bit greyscale PNG, float32 .npy, or both. */
 export type MapFormat = 'png16' | 'npy' | 'both';
@@ -197,6 +198,13 @@ export interface InspectOptions {
   batchSize?: number;
   /** Continue an interrupted run from the journal (default true); false redoes every image. */
   resume?: boolean;
+  /**
+   * Write into an `out` that holds another predict run's output (its listed files are removed first) or other
+   * files (same-named ones are overwritten). Without it such a folder is refused.
+   */
+  force?: boolean;
+  /** Lock `out` for the run (default true). The queue passes false: its job lock already makes the run exclusive, across machines. */
+  lock?: boolean;
   /** Checkpoint folder or file the model came from (recorded in the outputs; its hash keys the journal). */
   checkpoint: string;
   /** Called after each image (resumed images too), in input order. */
@@ -436,15 +444,23 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
   let journal: fsp.FileHandle | undefined;
   const ckptFile = opts.checkpoint.endsWith('.safetensors') ? opts.checkpoint : path.join(opts.checkpoint, WEIGHTS_FILE);
   const ckptSha = await sha256File(ckptFile);
+  let lock: FolderLock | undefined;
   if (out) {
     await fsp.mkdir(out, { recursive: true });
+    // Two runs writing one folder would mix their maps and scores: the second stops (as fit does).
+    if (opts.lock !== false) lock = await lockFolder(out, 'predict', log);
+  }
+  try {
+  if (out) {
     const removed = await removeStaleTemps(out);
     if (removed) log(`removed ${removed} temporary file(s) left by an interrupted run`);
     const jf = path.join(out, JOURNAL_FILE);
     const header: JournalHeader = { type: 'header', version: 1, checkpointSha256: ckptSha, root: inputs.root, image: th.image, pixel: th.pixel, mapFormat: fmt, batchSize, ...(engine !== 'tfjs-node' ? { engine } : {}) };
-    const prev = opts.resume === false ? { entries: [] } : await readJournal(jf);
+    const prev = await readJournal(jf);
     const same = prev.header && (['checkpointSha256', 'root', 'image', 'pixel', 'mapFormat'] as const).every((k) => prev.header![k] === header[k]) && (prev.header.engine ?? 'tfjs-node') === engine;
-    if (same) {
+    // The same run's own folder may be resumed or (--no-resume) redone in place; anything else must be claimed.
+    if (!same) await claimOutput(out, prev, opts.force ?? false, log);
+    if (same && opts.resume !== false) {
       if (prev.header!.batchSize !== batchSize) log(`note: resuming with the interrupted run's batch size ${prev.header!.batchSize} (keeps results identical).`);
       batchSize = prev.header!.batchSize;
       const index = new Map(rels.map((r, i) => [r, i]));
@@ -459,7 +475,6 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
       }
       if (done.size) log(`resuming: ${done.size} of ${files.length} image(s) already done (${JOURNAL_FILE})`);
     } else {
-      if (prev.header) log(`note: ${JOURNAL_FILE} is from a run with other settings (checkpoint, input folder, thresholds or map format): starting over.`);
       await writeFileAtomic(jf, `${JSON.stringify(header)}\n`);
     }
     journal = await fsp.open(jf, 'a');
@@ -548,6 +563,36 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
     await writeJsonAtomic(summary.json, predictionsJson(images, failed, th, meta, { input: path.resolve(opts.input), root: inputs.root, checkpoint: path.resolve(opts.checkpoint), checkpointSha256: ckptSha, mapFormat: fmt, size, batchSize, resumed: done.size, engine }));
   }
   return summary;
+  } finally {
+    lock?.release();
+  }
+}
+
+/**
+ * Before a fresh (not resumed) run writes into `out`: an empty folder is used as it is; one holding another predict
+ * run's output (journal from other settings) or anything else is refused, so that no file is overwritten unasked
+ * and no stale map is left beside the new predictions.csv. With `force`, the earlier predict run's files (those its
+ * journal lists, predictions.csv / .json, the journal) are removed first; other files are kept and may be overwritten.
+ * @throws Error naming the folder and the fix.
+ */
+async function claimOutput(out: string, prev: { header?: JournalHeader; entries: JournalEntry[] }, force: boolean, log: (l: string) => void): Promise<void> {
+  const entries = (await fsp.readdir(out)).filter((e) => e !== LOCK_FILE);
+  if (!entries.length) return;
+  const earlier = prev.header !== undefined || entries.includes(PREDICTIONS_JSON);
+  if (!force) {
+    throw new Error(earlier
+      ? `--out ${out} holds the output of another 'ntsnet predict' run (other checkpoint, input folder, thresholds or map format): writing there would overwrite its maps and leave stale ones beside the new predictions. Choose another --out, or pass --force to replace that run's files.`
+      : `--out ${out} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. ${entries.slice(0, 3).join(', ')}) and is not the output of an earlier 'ntsnet predict': its files could be overwritten. Choose a new or empty folder, or pass --force to write there anyway.`);
+  }
+  const listed = new Set<string>([PREDICTIONS_CSV, PREDICTIONS_JSON, JOURNAL_FILE]);
+  for (const e of prev.entries) for (const f of Object.values(e.files ?? {})) if (typeof f === 'string') listed.add(f);
+  let removed = 0;
+  for (const f of listed) {
+    const full = path.resolve(out, f);
+    if (!full.startsWith(out + path.sep)) continue; // never outside the output folder
+    if (await fsp.rm(full, { force: true }).then(() => true, () => false)) removed++;
+  }
+  log(`warning: --force: writing into ${out}${earlier ? `; removed the earlier predict run's files (${removed} listed in its journal)` : ' (files of the same name are overwritten)'}.`);
 }
 
 /** The predictions.json document (see docs/inspection.md). */

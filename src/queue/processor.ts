@@ -187,7 +187,7 @@ const runChunk = async (job: JobLike, d: PredictChunkJobData): Promise<NtsJobRes
   const r = await inspectImages(tf(), model, meta, {
     ...engine,
     input: list, out: d.chunkDir, checkpoint: d.checkpoint, mapFormat: d.mapFormat, threshold: d.threshold, pixelThreshold: d.pixelThreshold,
-    batchSize: d.batchSize, resume: true, skipBad: d.skipBad, progress: false, log: (l) => log(`job ${job.id}: ${l}`),
+    batchSize: d.batchSize, resume: true, lock: false, force: true, skipBad: d.skipBad, progress: false, log: (l) => log(`job ${job.id}: ${l}`),
     onImage: () => checkParent() ?? void progress(job, { done: ++n, total: d.files.length, unit: 'images' }),
   });
   return { summary: `${r.images.length} image(s)${r.resumed ? ` (${r.resumed} resumed)` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}` };
