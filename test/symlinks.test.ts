@@ -48,3 +48,37 @@ test('ntsnet predict on a folder with self -> . and up -> .. finishes quickly, s
   assert.equal(lines.length, 4, r.stdout);
   assert.ok(/warning: symbolic link loop: .*self/.test(r.stderr) && /warning: symbolic link loop: .*up/.test(r.stderr), r.stderr);
 });
+
+test('datasets read each file once: a linked duplicate is dropped before the split, a linked training image never reaches the test split', async () => {
+  const { readDataset } = await import('../src/data/dataset.js');
+  const { realpathSync } = await import('node:fs');
+  const { makeMvtecCategory } = await import('./helpers.js');
+  // MVTec layout: train/good/dup.png -> 000.png, test/good/leak.png -> ../../train/good/001.png
+  const cat = await makeMvtecCategory(path.join(makeTempDir('links-mvtec'), 'widget'), { train: 6, good: 2, defective: 1, width: 32, height: 32, half: 4 });
+  symlinkSync('000.png', path.join(cat, 'train', 'good', 'dup.png'));
+  symlinkSync('../../train/good/001.png', path.join(cat, 'test', 'good', 'leak.png'));
+  const ds = await readDataset(cat, { valFraction: 0.2, seed: 1 });
+  const all = [...ds.train, ...ds.val, ...ds.test.map((t) => t.path)].map((p) => realpathSync(p));
+  assert.equal(new Set(all).size, all.length, 'every real file once');
+  assert.equal(ds.train.length + ds.val.length, 6);
+  assert.ok(!ds.test.some((t) => t.path.endsWith('leak.png')));
+  assert.ok(ds.warnings.some((w) => /dup\.png is the same file as .*000\.png \(symbolic link\): read once/.test(w)), ds.warnings.join('\n'));
+  assert.ok(ds.warnings.some((w) => /leak\.png is the same file as .*001\.png .*a training image; left out of the test split/.test(w)), ds.warnings.join('\n'));
+
+  // Folder dataset: a link beside its target must not be split into train and test as two images.
+  const dir = path.join(makeTempDir('links-folder'), 'normal');
+  for (let i = 0; i < 10; i++) await writeStripedImage(path.join(dir, `${String(i).padStart(3, '0')}.png`), i, { width: 32, height: 32 });
+  for (let i = 0; i < 10; i++) symlinkSync(`${String(i).padStart(3, '0')}.png`, path.join(dir, `same_as_${i}.png`));
+  for (const seed of [1, 2, 3, 4]) {
+    const f = await readDataset({ normal: [dir], abnormal: [], split: { train: 0.6, val: 0.2, test: 0.2 }, seed }, { valFraction: 0.2, seed });
+    const reals = [...f.train, ...f.val, ...f.test.map((t) => t.path)].map((p) => realpathSync(p));
+    assert.equal(reals.length, 10, `seed ${seed}: 10 distinct images`);
+    assert.equal(new Set(reals).size, 10);
+  }
+
+  // The same file as normal and as defective: refused, naming both.
+  const abn = path.join(path.dirname(dir), 'scratch');
+  mkdirSync(abn);
+  symlinkSync(path.join(dir, '003.png'), path.join(abn, 'x.png'));
+  await assert.rejects(readDataset({ normal: [dir], abnormal: [abn], split: { train: 0.6, val: 0.2, test: 0.2 }, seed: 1 }, { valFraction: 0.2, seed: 1 }), /Defective image .*x\.png is the same file as the normal image .*003\.png/);
+});
