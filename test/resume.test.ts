@@ -4,7 +4,7 @@
  * the last finished epoch with the optimiser state and gives the same weights as an uninterrupted run (same seed).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { makeTempDir } from './helpers.js';
@@ -48,6 +48,12 @@ test('SIGINT and SIGKILL during fit: marked incomplete, warned about, resumed to
     assert.match(p.stderr, warn);
     const t = runCli(['test', '--checkpoint', out, '--data', data, '--out', path.join(base, `${sig}-test`)]);
     assert.match(t.stderr, warn);
+    // The artefacts carry the state too, not only the terminal.
+    const res = JSON.parse(readFileSync(path.join(base, `${sig}-test`, 'results.json'), 'utf8')) as { checkpoint: { training: { status: string; epochsDone: number } } };
+    assert.equal(res.checkpoint.training.epochsDone, c.training.epochsDone);
+    assert.match(readFileSync(path.join(base, `${sig}-test`, 'metrics.md'), 'utf8'), new RegExp(`the checkpoint is INCOMPLETE: training .* after epoch ${c.training.epochsDone} of 5`));
+    // A stale results.json in the checkpoint folder is removed by --resume (it belongs to the epoch-k checkpoint).
+    writeFileSync(path.join(out, 'results.json'), readFileSync(path.join(base, `${sig}-test`, 'results.json')));
     const again = runCli(['fit', '--data', data, '--out', out, ...FLAGS]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /holds an INCOMPLETE checkpoint: .*Pass --resume to continue it/);
@@ -57,6 +63,8 @@ test('SIGINT and SIGKILL during fit: marked incomplete, warned about, resumed to
     const r = runCli(['fit', '--data', data, '--out', out, ...FLAGS, '--resume']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`resuming: epochs 1-${c.training.epochsDone} of 5 done`));
+    assert.match(r.stderr, /note: removed results\.json from .*the resumed run replaces the checkpoint they were made with/);
+    assert.ok(!existsSync(path.join(out, 'results.json')));
     const got = cfgOf(out);
     assert.equal(got.training.status, 'complete');
     assert.equal(got.bestEpoch, ref.bestEpoch);

@@ -92,3 +92,17 @@ test('predict: a bad file stops the run naming it and --skip-bad; with --skip-ba
   assert.deepEqual(json.failed.map((f) => f.file).sort(), ['big.png', 'cut.png', 'empty.png', 'notes.jpg']);
   for (const n of ['big.png', 'cut.png', 'empty.png', 'notes.jpg']) assert.ok(r.stderr.includes(`  - ${n}: `), `summary lists ${n}:\n${r.stderr}`);
 });
+
+test('test --skip-bad: the skipped files are in results.json ("skipped", a note) and metrics.md, not only on stderr', async () => {
+  const { data, checkpoint } = await tinyCheckpoint();
+  writeFileSync(path.join(data, 'test', 'good', 'zero.png'), '');
+  const out = path.join(makeTempDir('skip-test'), 't');
+  const r = runCli(['test', '--checkpoint', checkpoint, '--data', data, '--out', out, '--skip-bad']);
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as { results: { skipped?: string[]; notes: string[]; counts: { test: number } }[] };
+  const r0 = res.results[0]!;
+  assert.equal(r0.skipped?.length, 1);
+  assert.match(r0.skipped![0]!, /zero\.png is empty \(0 bytes\)/);
+  assert.ok(r0.notes.some((n) => /1 unreadable file\(s\) of the dataset were skipped \(--skip-bad\), so the metrics cover 4 test image\(s\) only/.test(n)), r0.notes.join('\n'));
+  assert.match(readFileSync(path.join(out, 'metrics.md'), 'utf8'), /were skipped \(--skip-bad\)/);
+});

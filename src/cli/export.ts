@@ -1,3 +1,4 @@
+import { incompleteTrainingWarning } from '../engine/checkpoint.js';
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
@@ -65,6 +66,8 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
       }
       const sidecar = o.sidecar ?? defaultSidecarPath(o.out);
       const r = await exportCheckpointOnnx(tf, checkpoint, o.out, sidecar);
+      const incomplete = incompleteTrainingWarning(r.meta, checkpoint);
+      if (incomplete) log(`warning: ${incomplete} (recorded in ${r.sidecar} as "training")`);
       let det: OnnxDetector | undefined;
       try {
         const s = r.summary;

@@ -30,8 +30,10 @@ export interface EvalResult {
   pixelAuroc: number | null;
   /** Largest possible |pixelAuroc - exact pixel AUROC| from the binned accumulation (metrics/binnedAuroc.ts). */
   pixelAurocBound?: number;
-  /** Why a metric is null (also logged as `warning:` lines and written to metrics.md). */
+  /** Why a metric is null, or what the metrics do not cover (also logged as `warning:` lines and written to metrics.md). */
   notes: string[];
+  /** Files skipped as unreadable with --skip-bad (image or mask, with the reason). */
+  skipped?: string[];
   /** Detector-health check on the test images (engine/health.ts): near-constant scores, map maxima on the border. */
   health: DetectorHealth;
   counts: { test: number; good: number; defective: number; pixels: number };
@@ -104,13 +106,16 @@ export async function evaluate(
         ? 'pixel AUROC undefined: every test pixel is marked defective in the masks (no normal pixels).'
         : 'pixel AUROC undefined: the masks mark no defective pixel (no defective test image, or only empty masks).');
   }
+  // Files left out by --skip-bad: the metrics cover fewer images than the folder holds, and the results say so.
+  const skipped = cat.warnings.filter((w) => w.startsWith('Skipped bad ')).map((w) => w.slice('Skipped bad '.length));
+  if (skipped.length) notes.push(`${skipped.length} unreadable file(s) of the dataset were skipped (--skip-bad), so the metrics cover ${n} test image(s) only: ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? `; ... (all in "skipped")` : ''}`);
   // Undefined metrics are warnings, not silent "n/a" cells: say so on the log (stderr for the CLI) too.
   for (const note of notes) log(`warning: ${cat.name}: ${note}`);
   const health = assessDetector(scores, { borderFraction: atBorder / n }, size, 'test', model.config, teacher);
   for (const l of healthBanner(health)) log(l);
   const good = labels.filter((l) => l === 0).length;
   return {
-    category: cat.name, imageAuroc, pixelAuroc, ...(pixelAurocBound !== undefined ? { pixelAurocBound } : {}), notes, health,
+    category: cat.name, imageAuroc, pixelAuroc, ...(pixelAurocBound !== undefined ? { pixelAurocBound } : {}), notes, ...(skipped.length ? { skipped } : {}), health,
     counts: { test: n, good, defective: n - good, pixels: n * hw },
     seconds: (Date.now() - t0) / 1000, imagesPerSecond: n / (scoreMs / 1000),
     images: cat.test.map((t, i) => ({ file: path.relative(cat.root, t.path).split(path.sep).join('/'), defectType: t.defectType, label: t.label, score: scores[i]! })),
@@ -156,8 +161,10 @@ export async function writeResults(outDir: string, results: EvalResult[], meta: 
   const m = meta.config.model;
   const title = `NTSNet (${meta.config.preset} preset, student ${m.studentBlock}, teacher ${teacherLabel(meta.teacher)} / ${m.teacherNorm}, ${m.imageSize} px, best epoch ${meta.bestEpoch})`;
   const degenerateAny = !!meta.health?.degenerate || results.some((r) => r.health?.degenerate);
-  await writeJsonAtomic(json, { degenerate: degenerateAny, results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, health: meta.health ?? null, expectedDetection: meta.expectedDetection ?? null, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
-  const notes = results.flatMap((r) => r.notes.map((n) => `- warning: ${r.category}: ${n}`));
+  await writeJsonAtomic(json, { degenerate: degenerateAny, results, checkpoint: { config: meta.config, teacher: meta.teacher, bestEpoch: meta.bestEpoch, bestValLoss: meta.bestValLoss, training: meta.training ?? null, health: meta.health ?? null, expectedDetection: meta.expectedDetection ?? null, ntsnetVersion: meta.ntsnetVersion }, ...extra, createdAt: new Date().toISOString() });
+  const t = meta.training;
+  const incomplete = t && t.status !== 'complete' ? [`- warning: the checkpoint is INCOMPLETE: training ${t.status === 'interrupted' ? 'was interrupted' : 'stopped'} after epoch ${t.epochsDone} of ${t.epochs} (best epoch so far ${meta.bestEpoch}); these figures are not those of the finished run.`] : [];
+  const notes = [...incomplete, ...results.flatMap((r) => r.notes.map((n) => `- warning: ${r.category}: ${n}`))];
   const degenerate = [
     ...(meta.health?.degenerate ? [`- **DEGENERATE DETECTOR** (after fit, ${meta.health.images} ${meta.health.on} images): ${meta.health.problems.join(' ')}`] : []),
     ...results.filter((r) => r.health?.degenerate).map((r) => `- **DEGENERATE DETECTOR** (${r.category}, ${r.health.images} test images): ${r.health.problems.join(' ')}`),

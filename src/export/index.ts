@@ -36,6 +36,8 @@ export interface OnnxSidecar {
   ntsnetVersion: string;
   /** ONNX file name (relative to the sidecar). */
   onnx: string;
+  /** The checkpoint's training state (complete, or interrupted at epoch k of n); null for older checkpoints. */
+  training?: CheckpointMeta['training'] | null;
   opset: number;
   createdAt: string;
   model: ModelConfig;
@@ -82,7 +84,7 @@ export function onnxSidecar(cfg: ModelConfig, onnxFile: string, meta?: Checkpoin
   }
   return {
     format: 'ntsnet-onnx', version: 1, ntsnetVersion: NTSNET_VERSION, onnx: path.basename(onnxFile), opset: ONNX_OPSET,
-    createdAt: new Date().toISOString(), model: cfg,
+    createdAt: new Date().toISOString(), model: cfg, training: meta?.training ?? null,
     input: { name: ONNX_INPUT, shape: [ONNX_BATCH_DIM, 3, S, S], dtype: 'float32', layout: 'NCHW' },
     outputs: {
       [ONNX_SCORES]: { shape: [ONNX_BATCH_DIM], dtype: 'float32', description: 'image-level anomaly score = maximum of the anomaly map' },

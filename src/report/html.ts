@@ -15,6 +15,7 @@ import { rocCurve } from '../metrics/auroc.js';
 import { teacherLabel } from '../model/weights/resolve.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { chunks, loadImageSet } from '../engine/batches.js';
+import { incompleteTrainingWarning } from '../engine/checkpoint.js';
 import { mapLimit } from '../util/concurrency.js';
 import { loadCheckpoint, readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
 import type { EvalResult, ImageResult } from '../engine/evaluate.js';
@@ -434,6 +435,8 @@ export async function createReport(tf: Tf | undefined, opts: ReportOptions): Pro
 
   const m = meta.config.model;
   const teacher = `teacher ${meta.teacher.description ?? teacherLabel(meta.teacher)}${meta.teacher.sha256 ? ` (SHA-256 ${meta.teacher.sha256.slice(0, 12)}...)` : ''}`;
+  const incomplete = incompleteTrainingWarning(meta, ckpt);
+  if (incomplete) notes.unshift(`WARNING: ${incomplete}`);
   const degenerate = [
     ...(meta.health?.degenerate ? meta.health.problems.map((p) => `after fit (${meta.health!.images} ${meta.health!.on} images): ${p}`) : []),
     ...results.filter((r) => r.health?.degenerate).flatMap((r) => r.health.problems.map((p) => `${r.category} (${r.health.images} test images): ${p}`)),
