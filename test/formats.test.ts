@@ -67,3 +67,37 @@ test('ntsnet predict scores a folder of real BMP and GIF files (none ignored, no
   const names = r.stdout.trim().split('\n').slice(1).map((l) => path.basename(l.split('\t')[0]!));
   assert.deepEqual(names.sort(), ['bw1.bmp', 'pal.gif', 'pal8.bmp', 'rgb24.bmp', 'rgba32.bmp']);
 });
+
+/** A real uncompressed little-endian TIFF, 1 sample per pixel, of 32-bit IEEE floats (SampleFormat 3) or 8-bit ints. */
+function writeTiff(file: string, w: number, h: number, float: boolean): void {
+  const bps = float ? 4 : 1;
+  const pixels = Buffer.alloc(w * h * bps);
+  for (let i = 0; i < w * h; i++) { const v = (i % w) / w; if (float) pixels.writeFloatLE(v, i * 4); else pixels[i] = Math.round(v * 255); }
+  const tags: [number, number, number][] = [ // tag, type (3 SHORT, 4 LONG), value
+    [256, 4, w], [257, 4, h], [258, 3, bps * 8], [259, 3, 1], [262, 3, 1], [273, 4, 0], [277, 3, 1], [278, 4, h], [279, 4, pixels.length], [339, 3, float ? 3 : 1],
+  ];
+  const ifdAt = 8, ifdLen = 2 + tags.length * 12 + 4, dataAt = ifdAt + ifdLen;
+  const b = Buffer.alloc(dataAt + pixels.length);
+  b.write('II', 0, 'latin1'); b.writeUInt16LE(42, 2); b.writeUInt32LE(ifdAt, 4);
+  b.writeUInt16LE(tags.length, ifdAt);
+  tags.forEach(([tag, type, value], k) => {
+    const at = ifdAt + 2 + k * 12;
+    b.writeUInt16LE(tag, at); b.writeUInt16LE(type, at + 2); b.writeUInt32LE(1, at + 4);
+    const v = tag === 273 ? dataAt : value;
+    if (type === 3) b.writeUInt16LE(v, at + 8); else b.writeUInt32LE(v, at + 8);
+  });
+  pixels.copy(b, dataAt);
+  writeFileSync(file, b);
+}
+
+test('a 32-bit float TIFF is refused naming the file and the conversion, not decoded to a black image; its 8-bit twin decodes', async () => {
+  const dir = makeTempDir('float-tiff');
+  const f = path.join(dir, 'depth.tiff'), g = path.join(dir, 'depth8.tiff');
+  writeTiff(f, 32, 32, true);
+  writeTiff(g, 32, 32, false);
+  assert.equal((await sharp(f).metadata()).depth, 'float', 'the fixture really is a float TIFF');
+  await assert.rejects(loadImageRgb8(f, 32), (e: Error) => e instanceof DataError && e.message.includes(f) && /32-bit floating-point samples; ntsnet reads 8- and 16-bit integer images only/.test(e.message) && /0\.\.65535/.test(e.message));
+  await assert.rejects(probeImageFile(f), /32-bit floating-point/);
+  const ok = await loadImageRgb8(g, 32);
+  assert.equal(ok.data[3 * 31], 247, 'the 8-bit TIFF keeps its values');
+});

@@ -110,6 +110,11 @@ export async function decodeBmpFile(file: string): Promise<DecodedBmp> {
   return { data, width, height, channels, bitsPerPixel: bpp, isPalette: bpp <= 8 };
 }
 
+/** libvips sample formats that do not convert to 8-bit RGB without a value range ntsnet cannot know. */
+const UNSUPPORTED_DEPTHS: Readonly<Record<string, string>> = {
+  float: '32-bit floating-point', double: '64-bit floating-point', complex: 'complex', dpcomplex: 'complex', uint: '32-bit integer', int: '32-bit integer',
+};
+
 /** An opened image: a sharp pipeline, and for BMP files the facts sharp cannot report for raw input. */
 export interface OpenedImage {
   img: Sharp;
@@ -130,6 +135,9 @@ export async function openImage(file: string, options: SharpOptions = {}): Promi
   // Header only (cheap): refuse an oversized image with a clear message before anything is decoded.
   const meta = await sharp(file, { limitInputPixels: false }).metadata();
   if (meta.width !== undefined && meta.height !== undefined && meta.width * meta.height > limit) throw new PixelLimitError(file, meta.width, meta.height);
+  // libvips would cast float / 32-bit samples to 8 bits by clipping (0..1 floats become a black image): refuse instead.
+  const bits = UNSUPPORTED_DEPTHS[meta.depth ?? ''];
+  if (bits) throw new Error(`it holds ${bits} samples; ntsnet reads 8- and 16-bit integer images only (their values are not rescaled), and casting these would silently give a wrong, e.g. black, image. Convert it to an 8- or 16-bit PNG or TIFF with the value range you mean (e.g. 0..1 floats scaled to 0..65535)`);
   return { img: sharp(file, { ...options, limitInputPixels: limit }) };
 }
 
