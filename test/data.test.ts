@@ -313,3 +313,24 @@ test('real data: MVTec AD bottle has 209 train, 83 test and 63 masks', async (t)
   const ones = mask.reduce((s, v) => s + v, 0);
   assert.ok(ones > 0 && ones < mask.length, `mask has ${ones} anomalous pixels of ${mask.length}`);
 });
+
+test('mask look-alike: a mostly black grey photo is not a mask; a resized (soft-edged) mask and real dataset masks are', async (t) => {
+  const { notMaskReason } = await import('../src/data/maskLike.js');
+  const dir = makeTempDir('masklike');
+  // A grey "photo": smooth shading with texture, 62 % of it pure black (dark background).
+  const w = 120, h = 100, photo = Buffer.alloc(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) photo[y * w + x] = x < 0.62 * w ? 0 : 40 + ((x * 7 + y * 3) % 90) + (y % 5) * 10;
+  await sharp(photo, { raw: { width: w, height: h, channels: 1 } }).png().toFile(path.join(dir, 'dark.png'));
+  assert.match((await notMaskReason(path.join(dir, 'dark.png')))!, /of its intermediate pixels are more than 2 px from any pixel at 0 or at its maximum/);
+  // A binary disc mask downscaled 4x with a linear filter: soft ramps at the edge only.
+  const big = Buffer.alloc(400 * 400);
+  for (let y = 0; y < 400; y++) for (let x = 0; x < 400; x++) big[y * 400 + x] = (x - 200) ** 2 + (y - 180) ** 2 < 90 ** 2 ? 255 : 0;
+  await sharp(big, { raw: { width: 400, height: 400, channels: 1 } }).resize(100, 100, { kernel: 'linear' }).png().toFile(path.join(dir, 'soft.png'));
+  const soft = (await sharp(path.join(dir, 'soft.png')).raw().toBuffer()).filter((v) => v !== 0 && v !== 255).length;
+  assert.ok(soft > 50, `the fixture has soft edges (${soft} px)`);
+  assert.equal(await notMaskReason(path.join(dir, 'soft.png')), undefined);
+  const gt = sharedDataPath('mvtec_ad', 'bottle', 'ground_truth', 'broken_large');
+  if (!gt) { t.diagnostic('../shared/data not present: real-mask half skipped'); return; }
+  const { readdirSync } = await import('node:fs');
+  for (const f of readdirSync(gt).slice(0, 5)) assert.equal(await notMaskReason(path.join(gt, f)), undefined, f);
+});
