@@ -106,3 +106,23 @@ test('test --skip-bad: the skipped files are in results.json ("skipped", a note)
   assert.ok(r0.notes.some((n) => /1 unreadable file\(s\) of the dataset were skipped \(--skip-bad\), so the metrics cover 4 test image\(s\) only/.test(n)), r0.notes.join('\n'));
   assert.match(readFileSync(path.join(out, 'metrics.md'), 'utf8'), /were skipped \(--skip-bad\)/);
 });
+
+test('--skip-bad also skips an image whose header is fine but whose pixel data is corrupt (full decode), in both layouts', async () => {
+  const { readDataset } = await import('../src/data/dataset.js');
+  const dir = path.join(makeTempDir('corrupt-mid'), 'normal');
+  for (let i = 0; i < 6; i++) await writeStripedImage(path.join(dir, `n${i}.png`), i, { width: 48, height: 48 });
+  const buf = readFileSync(path.join(dir, 'n2.png'));
+  buf.fill(0x5a, Math.floor(buf.length / 2) - 50, Math.floor(buf.length / 2) + 50); // IDAT damaged, IHDR and IEND intact
+  writeFileSync(path.join(dir, 'n2.png'), buf);
+  const ds = await readDataset({ normal: [dir], abnormal: [], split: { train: 0.6, val: 0.2, test: 0.2 }, seed: 1 }, { valFraction: 0.2, seed: 1, skipBad: true });
+  const all = [...ds.train, ...ds.val, ...ds.test.map((t) => t.path)];
+  assert.equal(all.length, 5);
+  assert.ok(!all.some((p) => p.endsWith('n2.png')));
+  assert.ok(ds.warnings.some((w) => w.startsWith('Skipped bad image:') && w.includes('n2.png')), ds.warnings.join('\n'));
+  const { checkpoint, data } = await tinyCheckpoint();
+  writeFileSync(path.join(data, 'train', 'good', 'bad.png'), buf);
+  const r = runCli(['fit', '--data', data, '--out', path.join(makeTempDir('corrupt-fit'), 'r'), '--preset', 'tiny', '--teacher', 'random', '--epochs', '1', '--skip-bad']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /Skipped bad image: .*bad\.png/);
+  void checkpoint;
+});

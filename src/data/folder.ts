@@ -500,9 +500,9 @@ export async function listFolderDataset(spec: FolderSpec, opts: ReadOptions = {}
   let normalOut = normal;
   let defectiveOut = defective;
   if (opts.skipBad) {
-    const badImages = await findBadFiles([...normal, ...defective.map((d) => d.path)], 'image');
+    const badImages = await findBadFiles([...normal, ...defective.map((d) => d.path)], 'image', true);
     const masks = [...defective.flatMap((d) => (d.maskPath ? [d.maskPath] : [])), ...normalMasks.values()];
-    const badMasks = await findBadFiles(masks, 'mask');
+    const badMasks = await findBadFiles(masks, 'mask', true);
     for (const f of [...normal, ...defective.map((d) => d.path)]) {
       const e = badImages.get(f);
       if (e) warnings.push(`Skipped bad image: ${e.message}`);

@@ -259,7 +259,7 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
       warnings.push(`Mask without image: ${path.join(maskDir, n)} (no ${path.join(testDir, type, `${stem}.*`)}); it is ignored.`);
     }
     if (opts.skipBad) {
-      const bad = await findBadFiles(items.flatMap((it) => (it.maskPath ? [it.maskPath] : [])), 'mask');
+      const bad = await findBadFiles(items.flatMap((it) => (it.maskPath ? [it.maskPath] : [])), 'mask', true);
       for (const it of items) {
         const err = it.maskPath !== undefined ? bad.get(it.maskPath) : undefined;
         if (err) {
@@ -289,7 +289,7 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
 
 /** Removes the files that fail `probeImageFile`, adding one warning per skipped file (in file order). */
 async function dropBad(files: string[], kind: 'image' | 'mask', warnings: string[]): Promise<string[]> {
-  const bad = await findBadFiles(files, kind);
+  const bad = await findBadFiles(files, kind, true); // full decode: --skip-bad must also catch data corrupt past a valid header
   if (bad.size === 0) return files;
   for (const f of files) {
     const e = bad.get(f);
