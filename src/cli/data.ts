@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic.js';
+import { assertNotForeignFile, assertWritableFile } from '../util/writable.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { checkDataset, formatCheckReport } from '../data/check.js';
 import { folderSpecFromFlags } from '../data/dataset.js';
@@ -6,6 +7,7 @@ import type { FolderSpec } from '../data/folder.js';
 
 /** Flags of `ntsnet data check`. */
 interface CheckFlags {
+  force?: boolean;
   normal?: string[];
   abnormal?: string[];
   masks?: string;
@@ -53,6 +55,7 @@ export function registerData(program: Command): void {
     .option('--decode', 'fully decode every image (slower; finds corruption inside the pixel data)')
     .option('--json <file>', 'also write the full report as JSON')
     .option('--verbose', 'list every problem and every ignored file (default: per kind of problem, the count and the first 3)')
+    .option('--force', 'replace --json / --save-split files that ntsnet did not write')
     .option('--save-split <file>', 'write the split (relative file lists) as JSON, to reproduce it exactly later')
     .action(async (p: string | undefined, o: CheckFlags) => {
       let input: string | FolderSpec;
@@ -60,6 +63,12 @@ export function registerData(program: Command): void {
       if (p !== undefined) input = p;
       else if (o.normal || o.abnormal || o.masks) input = folderSpecFromFlags({ normal: o.normal ?? [], abnormal: o.abnormal ?? [], masks: o.masks, maskSuffix: o.maskSuffix, split: o.split, seed: o.seed, name: o.name });
       else throw new Error("nothing to check: give an MVTec AD category folder (ntsnet data check PATH) or a folder dataset (ntsnet data check --normal DIR --abnormal DIR...)");
+      // Output files are checked before the (possibly long) check runs, and a user's own file is never replaced unasked.
+      for (const [flag, f] of [['--json', o.json], ['--save-split', o.saveSplit]] as const) {
+        if (f === undefined) continue;
+        await assertWritableFile(f, flag);
+        await assertNotForeignFile(f, (h) => /^\s*\{/.test(h) && (h.includes('"errors"') || h.includes('"kind"')), o.force ?? false, flag);
+      }
       const report = await checkDataset(input, {
         valFraction: o.valFraction,
         seed: o.seed,
@@ -68,8 +77,8 @@ export function registerData(program: Command): void {
         onProgress: (l) => void process.stderr.write(`${l}\n`),
       });
       process.stdout.write(`${formatCheckReport(report, o.verbose ? { perKind: Infinity, maxIgnored: Infinity } : {})}\n`);
-      if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
-      if (o.saveSplit) writeFileSync(o.saveSplit, `${JSON.stringify(report.split, null, 2)}\n`);
+      if (o.json) await writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
+      if (o.saveSplit) await writeFileAtomic(o.saveSplit, `${JSON.stringify(report.split, null, 2)}\n`);
       process.exitCode = report.errors > 0 ? 1 : 0;
     });
 }

@@ -83,7 +83,7 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   if (f.studentBlock) m.studentBlock = f.studentBlock;
   if (f.teacherNorm) m.teacherNorm = f.teacherNorm;
   if (f.emanMomentum !== undefined) m.emanMomentum = f.emanMomentum;
-  if (f.layers) m.layers = f.layers.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
+  if (f.layers !== undefined) m.layers = f.layers.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
   if (f.fusion) m.fusion = f.fusion;
   if (f.sigma !== undefined) m.sigma = f.sigma;
   if (f.imageSize !== undefined) m.imageSize = f.imageSize;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { incompleteTrainingWarning, readCheckpointMeta } from '../engine/checkpoint.js';
-import { assertWritableFile } from '../util/writable.js';
+import { assertNotForeignFile, assertWritableFile } from '../util/writable.js';
 import { assertOutsideDataset } from '../engine/paths.js';
 import { createReport, DEFAULT_THUMB_SIZE, REPORT_FILE } from '../report/html.js';
 import { addDatasetOptions, testDatasets, type DatasetFlags } from './datasetOptions.js';
@@ -18,6 +18,7 @@ interface ReportFlags extends DatasetFlags {
   data?: string[];
   checkpoint?: string;
   out?: string;
+  force?: boolean;
   thumbSize: number;
   batchSize?: number;
 }
@@ -33,6 +34,7 @@ export function registerReport(program: Command, tfLoader: () => Tf): void {
     .option('--data <dirs...>', 'the MVTec AD category folder(s) that were tested (or --normal/--abnormal as used for fit); without them, no gallery')
     .option('--checkpoint <dir>', 'checkpoint folder when it is not the run folder')
     .option('--out <file>', `HTML file to write (default: <run-dir>/${REPORT_FILE}; a folder gets ${REPORT_FILE} inside)`)
+    .option('--force', 'replace an existing --out file that is not an ntsnet report')
     .option('--thumb-size <px>', 'gallery thumbnail size (longest side)', positiveInt, DEFAULT_THUMB_SIZE)
     .option('--batch-size <n>', 'images per forward pass for the heat maps (does not change results)', positiveInt))
     .action(async (runDir: string, o: ReportFlags) => {
@@ -43,6 +45,7 @@ export function registerReport(program: Command, tfLoader: () => Tf): void {
       const dirs = [...(o.data ?? []), ...(o.normal ?? []), ...(o.abnormal ?? []), ...(o.masks ? [o.masks] : [])];
       for (const d of dirs) await assertOutsideDataset(path.dirname(path.resolve(out)), d);
       await assertWritableFile(out);
+      await assertNotForeignFile(out, (h) => h.includes('<meta name="generator" content="ntsnet'), o.force ?? false);
       const ckMeta = await readCheckpointMeta(o.checkpoint ?? baseDir).catch(() => undefined);
       const incomplete = ckMeta && incompleteTrainingWarning(ckMeta, o.checkpoint ?? baseDir);
       if (incomplete) log(`warning: ${incomplete}`);

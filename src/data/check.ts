@@ -45,7 +45,7 @@ export const MIN_TRAINING_IMAGES = 2;
 
 /** The error for too few training images, shared by `data check` and `fit`; undefined when there are enough. */
 export function tooFewTrainingImages(n: number): string | undefined {
-  return n < MIN_TRAINING_IMAGES ? `Only ${n} training image(s): training needs at least ${MIN_TRAINING_IMAGES} (BatchNorm). Add normal images or lower the validation/test fractions.` : undefined;
+  return n < MIN_TRAINING_IMAGES ? `Only ${n} training image(s): training needs at least ${MIN_TRAINING_IMAGES} (BatchNorm). Add normal images, or lower the validation/test fractions (--val-fraction 0, --split).` : undefined;
 }
 
 /** Short names of the problem kinds, for the grouped report. */

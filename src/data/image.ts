@@ -110,7 +110,7 @@ function decodeError(file: string, kind: 'image' | 'mask', e: unknown, tailIncom
   let hint = 'Re-export it as PNG or JPEG, or remove it from the dataset folder.';
   if (/unsupported image format|not a decodable BMP/i.test(msg)) hint = `It is not an image in a supported format (${SUPPORTED_FORMATS}). ` + hint;
   else if (/permission|EACCES/i.test(msg)) hint = 'Check its read permissions.';
-  return new DataError(`Could not decode ${kind} ${file}: ${msg}. ${hint}`, file, { cause: e });
+  return new DataError(`Could not decode ${kind} ${file}: ${msg.trim().replace(/[\s:.]+$/, '')}. ${hint}`, file, { cause: e });
 }
 
 /** {@link decodeError} after checking the file's end marker (async; for decode paths). */

@@ -18,7 +18,7 @@ export function holdOut<T>(items: readonly T[], fraction: number, seed: number):
   const n = items.length;
   if (n === 0) throw new RangeError('holdOut: no items to split');
   if (fraction === 0) return { train: items.slice(), val: [] };
-  if (n < 2) throw new RangeError(`holdOut: cannot hold out a validation set from ${n} item(s) and keep at least 1 for training; use --val-fraction 0 (fraction 0 in code) or add normal images`);
+  if (n < 2) throw new RangeError(`Only ${n} normal training image(s): a validation image cannot be held out and training needs at least 2. Add normal images (3 or more keep a validation image for threshold calibration; 2 work with --val-fraction 0).`);
   const nVal = Math.min(n - 1, Math.max(1, Math.round(fraction * n)));
   const perm = new Rng(seed).permutation(n);
   const isVal = new Uint8Array(n);

@@ -26,7 +26,8 @@ export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx:
     log(`engine onnxruntime: using ${file}`);
     return file;
   }
+  const replaced = existsSync(file) ? (onnxCheckpointMismatch(readFileSync(file), meta, file) ? 'another checkpoint\'s export' : 'an export older than the weights') : undefined;
   await writeFileAtomic(file, modelToOnnx(model, { metadata: onnxIdentity(meta) }));
-  log(`engine onnxruntime: exported the checkpoint to ${file}`);
+  log(`engine onnxruntime: exported the checkpoint to ${file}${replaced ? ` (replacing ${replaced} there)` : ''}`);
   return file;
 }

@@ -1,4 +1,4 @@
-import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import { loadImageRgb8 } from '../data/image.js';
@@ -30,6 +30,8 @@ export async function collectImages(input: string, warnings: string[] = []): Pro
   try {
     st = await stat(input);
   } catch {
+    const target = await readlink(input).catch(() => undefined);
+    if (target !== undefined) throw new Error(`${input} is a broken symbolic link (to ${target}, which does not exist). Fix the link or pass the image itself.`);
     throw new Error(`${input} does not exist. Pass an image file or a folder of images.`);
   }
   if (st.isFile()) {
@@ -47,6 +49,10 @@ export async function collectImages(input: string, warnings: string[] = []): Pro
     for (const e of entries) {
       const p = path.join(dir, e.name);
       const s = await stat(p).catch(() => undefined);
+      if (!s && e.isSymbolicLink()) {
+        warnings.push(`${p} is a broken symbolic link (to ${await readlink(p).catch(() => '?')}); skipped.`);
+        continue;
+      }
       if (!s?.isDirectory() && !(s?.isFile() && isImageFile(e.name))) continue;
       const r = await realpath(p).catch(() => p);
       if (s.isDirectory()) {

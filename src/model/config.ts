@@ -67,7 +67,10 @@ export function validateModelConfig(c: ModelConfig): void {
     errs.push(`layers must be a non-empty subset of 1,2,3 without repeats (got ${JSON.stringify(c.layers)})`);
   if (c.fusion !== 'sum' && c.fusion !== 'product') errs.push(`fusion must be 'sum' or 'product' (got ${String(c.fusion)})`);
   if (!(c.sigma >= 0)) errs.push(`sigma must be >= 0 (got ${c.sigma})`);
-  if (!Number.isInteger(c.imageSize) || c.imageSize < 32 || c.imageSize % 16 !== 0) errs.push(`imageSize must be a multiple of 16 and >= 32 (got ${c.imageSize}; e.g. ${Math.max(32, Math.floor(c.imageSize / 16) * 16)} or ${Math.max(32, Math.ceil(c.imageSize / 16) * 16)})`);
+  if (!Number.isInteger(c.imageSize) || c.imageSize < 32 || c.imageSize % 16 !== 0) {
+    const lo = Math.max(32, Math.floor(c.imageSize / 16) * 16), hi = Math.max(32, Math.ceil(c.imageSize / 16) * 16);
+    errs.push(`imageSize must be a multiple of 16 and >= 32 (got ${c.imageSize}; e.g. ${lo === hi || !Number.isFinite(hi) ? lo : `${lo} or ${hi}`})`);
+  }
   const { groups, heads, reduction, downsample, valueInit } = c.cot;
   if (downsample !== undefined && downsample !== 'strided' && downsample !== 'avgpool') errs.push(`cot.downsample must be 'strided' or 'avgpool' (got ${String(downsample)})`);
   if (valueInit !== undefined && valueInit !== 'kaiming' && valueInit !== 'zero') errs.push(`cot.valueInit must be 'kaiming' or 'zero' (got ${String(valueInit)})`);

@@ -88,3 +88,23 @@ export async function assertWritableFile(file: string, what = '--out'): Promise<
   if ((await fsp.stat(abs).catch(() => undefined))?.isDirectory()) throw new Error(`${what} ${abs} is an existing folder; give a file path.`);
   await assertWritableFolder(path.dirname(abs), `the folder of ${what}`);
 }
+
+/**
+ * Refuses to replace an existing `file` that ntsnet did not write itself (`ours(head)` false on its first 4 KiB),
+ * unless `force`: a user's own file at an output path is never overwritten unasked.
+ * @throws Error naming the file and the two ways out.
+ */
+export async function assertNotForeignFile(file: string, ours: (head: string) => boolean, force: boolean, what = '--out'): Promise<void> {
+  const abs = path.resolve(file);
+  const fh = await fsp.open(abs, 'r').catch(() => undefined);
+  if (!fh) return;
+  let head: string;
+  try {
+    const b = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(b, 0, b.length, 0);
+    head = b.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+  if (!force && !ours(head)) throw new Error(`${what} ${abs} exists and was not written by ntsnet: it would be overwritten. Choose another path, or pass --force to replace it.`);
+}
