@@ -72,3 +72,33 @@ test('fit / predict / test with a read-only --out stop at once naming the path (
   assert.match(te.stderr, /read-only file system/);
   noRawErrno(p.stderr + te.stderr);
 });
+
+test('a user file at an output path is never replaced unasked: report --out, data check --json / --save-split (--force replaces)', async () => {
+  const { readFileSync, symlinkSync } = await import('node:fs');
+  const { data, checkpoint } = await tinyCheckpoint(['--test']);
+  const dir = makeTempDir('foreign');
+  const mine = path.join(dir, 'notes.txt');
+  writeFileSync(mine, 'my notes\n');
+  const r = runCli(['report', checkpoint, '--out', mine]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--out .*notes\.txt exists and was not written by ntsnet: it would be overwritten\. .*--force/);
+  assert.equal(readFileSync(mine, 'utf8'), 'my notes\n');
+  const ok = runCli(['report', checkpoint, '--out', path.join(dir, 'r.html')]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(runCli(['report', checkpoint, '--out', path.join(dir, 'r.html')]).status, 0, 'its own report is replaced');
+  const j = runCli(['data', 'check', data, '--json', mine]);
+  assert.equal(j.status, 1);
+  assert.match(j.stderr, /--json .*notes\.txt exists and was not written by ntsnet/);
+  assert.doesNotMatch(j.stdout, /Split of/, 'refused before the check runs');
+  const s = runCli(['data', 'check', data, '--save-split', mine]);
+  assert.equal(s.status, 1);
+  assert.equal(readFileSync(mine, 'utf8'), 'my notes\n');
+  const forced = runCli(['data', 'check', data, '--json', mine, '--force']);
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.match(readFileSync(mine, 'utf8'), /"errors"/);
+  // A broken link in a predict folder is named, not skipped silently.
+  symlinkSync('nowhere.png', path.join(data, 'test', 'good', 'gone.png'));
+  const p = runCli(['predict', path.join(data, 'test', 'good'), '--checkpoint', checkpoint]);
+  assert.equal(p.status, 0, p.stderr);
+  assert.match(p.stderr, /gone\.png is a broken symbolic link \(to nowhere\.png\); skipped/);
+});
