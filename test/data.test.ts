@@ -262,7 +262,7 @@ test('holdOut is seeded, deterministic and keeps at least one training item', ()
   assert.deepEqual(holdOut(items, 0, 1), { train: items, val: [] });
   assert.deepEqual(holdOut(['x', 'y'], 0.01, 1).val.length, 1, 'fraction > 0 holds out at least one');
   assert.equal(holdOut(['x', 'y', 'z'], 0.99, 1).train.length, 1, 'at least one stays in train');
-  assert.throws(() => holdOut(['only'], 0.2, 1), /keep at least 1 for training/);
+  assert.throws(() => holdOut(['only'], 0.2, 1), /Only 1 normal training image\(s\): a validation image cannot be held out and training needs at least 2\. Add normal images/);
   assert.throws(() => holdOut(items, 1, 1), /fraction must be in \[0, 1\)/);
   assert.throws(() => holdOut([], 0.1, 1), /no items/);
 });

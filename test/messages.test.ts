@@ -37,7 +37,7 @@ test('one training image (--val-fraction 0): data check and fit both refuse with
   await makeMvtecCategory(root, { train: 1, good: 1, defective: 1, width: 48, height: 48 });
   const c = runCli(['data', 'check', root, '--val-fraction', '0']);
   assert.equal(c.status, 1, c.stdout);
-  const msg = /Only 1 training image\(s\): training needs at least 2 \(BatchNorm\)\. Add normal images or lower the validation\/test fractions\./;
+  const msg = /Only 1 training image\(s\): training needs at least 2 \(BatchNorm\)\. Add normal images, or lower the validation\/test fractions \(--val-fraction 0, --split\)\./;
   assert.match(c.stdout, msg);
   const f = runCli(['fit', '--data', root, '--out', path.join(makeTempDir('one-out'), 'run'), ...FAST_FIT, '--val-fraction', '0']);
   assert.equal(f.status, 1, f.stderr);

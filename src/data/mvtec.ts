@@ -214,8 +214,9 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
   const hasGt = await isDir(gtRoot);
   const test: TestItem[] = [];
   for (const type of types) {
-    let files = await listImages(path.join(testDir, type));
-    if (opts.skipBad) files = await dropBad(files, 'image', warnings);
+    const listed = await listImages(path.join(testDir, type));
+    const files = opts.skipBad ? await dropBad(listed, 'image', warnings) : listed;
+    const skippedStems = new Set(listed.filter((f) => !files.includes(f)).map((f) => path.basename(f, path.extname(f))));
     if (files.length === 0) {
       warnings.push(`Test folder ${path.join(testDir, type)} contains no images; skipped.`);
       continue;
@@ -253,7 +254,8 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
       items.push(item);
     }
     // Masks that belong to no test image (reported by name; they are not used).
-    const orphans = [...maskNames.entries()].filter(([k]) => !used.has(k)).flatMap(([, names]) => names).sort(naturalCompare);
+    // (The masks of images skipped as unreadable are not orphans: their image exists.)
+    const orphans = [...maskNames.entries()].filter(([k]) => !used.has(k) && !skippedStems.has(k.replace(/_mask$/, ''))).flatMap(([, names]) => names).sort(naturalCompare);
     for (const n of orphans) {
       const stem = n.slice(0, n.length - path.extname(n).length).replace(/_mask$/, '');
       warnings.push(`Mask without image: ${path.join(maskDir, n)} (no ${path.join(testDir, type, `${stem}.*`)}); it is ignored.`);
