@@ -115,7 +115,7 @@ test('a single training image: fit refuses it like data check (at least 2, Batch
   const data = await makeCategory(path.join(tmp, 'one'), { train: 1, good: 2, defective: 2, masks: true });
   const refused = await ntsnet(['fit', '--data', data, '--out', path.join(tmp, 'refused'), '--preset', 'tiny']);
   assert.notEqual(refused.code, 0);
-  assert.match(refused.stderr, /cannot hold out a validation set from 1 item/);
+  assert.match(refused.stderr, /Only 1 normal training image\(s\): a validation image cannot be held out and training needs at least 2/);
   assert.ok(!existsSync(path.join(tmp, 'refused', 'model.safetensors')));
   // Issue 13 item 7: `data check` says "needs at least 2"; fit used to train anyway. Both now give the same error.
   const one = await ntsnet(['fit', '--data', data, '--out', path.join(tmp, 'run'), '--preset', 'tiny', '--val-fraction', '0']);
