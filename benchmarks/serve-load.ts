@@ -114,7 +114,7 @@ async function paced(url: string, model: string, body: Buffer, rate: number, sec
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const ts = performance.now();
     try {
-      const res = await fetch(`${url}/v1/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body });
+      const res = await fetch(`${url}/v1/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(body) });
       await res.arrayBuffer();
       if (!res.ok) non2xx++;
       lat.push(performance.now() - ts);
