@@ -37,6 +37,8 @@ export function addConfigOptions(cmd: Command): Command {
     .addOption(new Option('--preset <name>', 'starting configuration').choices(['cpu', 'paper', 'tiny']).default('cpu'))
     .option('--config <file>', 'JSON file with a (partial) run config {model:{...}, train:{...}, teacher}; options below override it')
     .addOption(new Option('--student-block <kind>', 'student residual-block conv: plain 3x3 (default, measured best) or CoT (paper eq. 1-2)').choices(['cot', 'basic']))
+    .addOption(new Option('--cot-downsample <how>', "CoT stride-2 blocks: strided convolutions (default, the paper's reading) or average pool + stride-1 block (CoTNet; measured better, docs/method.md)").choices(['strided', 'avgpool']))
+    .addOption(new Option('--cot-value-init <how>', "CoT value path's second 1x1 convolution at initialisation: Kaiming normal (default) or zero").choices(['kaiming', 'zero']))
     .addOption(new Option('--teacher-norm <kind>', "teacher BatchNorm statistics: frozen ImageNet (default, measured best), self_ema (EMA of the teacher's own statistics on the training images), or eman (the paper's text literally: the student's; collapses)").choices(['eman', 'frozen_bn', 'self_ema']))
     .option('--eman-momentum <m>', 'momentum m of the teacher statistics (eman and self_ema)', num)
     .option('--layers <list>', 'compared layers, e.g. 1,2,3')
@@ -59,7 +61,7 @@ export function addConfigOptions(cmd: Command): Command {
 
 /** Options parsed by {@link addConfigOptions}. */
 export interface ConfigFlags {
-  preset: string; config?: string; studentBlock?: 'cot' | 'basic'; teacherNorm?: 'eman' | 'frozen_bn' | 'self_ema'; emanMomentum?: number;
+  preset: string; config?: string; studentBlock?: 'cot' | 'basic'; cotDownsample?: 'strided' | 'avgpool'; cotValueInit?: 'kaiming' | 'zero'; teacherNorm?: 'eman' | 'frozen_bn' | 'self_ema'; emanMomentum?: number;
   layers?: string; fusion?: 'sum' | 'product'; sigma?: number; imageSize?: number; epochs?: number; batchSize?: number;
   optimizer?: 'sgd' | 'adam'; lr?: number; momentum?: number; weightDecay?: number; lossReduction?: 'sum' | 'mean';
   valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random'; teacherWeights?: string; download: boolean;
@@ -81,6 +83,8 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   }
   const m = c.model, t = c.train;
   if (f.studentBlock) m.studentBlock = f.studentBlock;
+  if (f.cotDownsample) m.cot = { ...m.cot, downsample: f.cotDownsample };
+  if (f.cotValueInit) m.cot = { ...m.cot, valueInit: f.cotValueInit };
   if (f.teacherNorm) m.teacherNorm = f.teacherNorm;
   if (f.emanMomentum !== undefined) m.emanMomentum = f.emanMomentum;
   if (f.layers !== undefined) m.layers = f.layers.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
