@@ -388,7 +388,7 @@ test('layout: symlinked folders and files are followed; broken links and empty f
   const ds = await readFolderDataset(spec);
   assert.equal(ds.train.length + ds.val.length + ds.test.filter((t) => t.label === 0).length, 4);
   assert.deepEqual(ds.test.filter((t) => t.label === 1), [{ path: path.join(view, 'dent', 'x.jpg'), label: 1, defectType: 'dent', maskPath: path.join(view, 'dent', 'x.png') }]);
-  const sameFile = `${path.join(view, 'normal', 'e.png')} is the same file as ${path.join(view, 'normal', 'a.png')} (symbolic link): read once.`;
+  const sameFile = `${path.join(view, 'normal', 'e.png')} is the same file as ${path.join(view, 'normal', 'a.png')} (a link): read once.`;
   assert.deepEqual(ds.warnings, [`Normal image folder ${path.join(view, 'empty')} contains no images.`, sameFile]);
   const r = await checkDataset(spec);
   assert.deepEqual(r.ignored, [{ path: path.join(view, 'normal', 'broken.png'), reason: 'broken symbolic link' }]);
@@ -405,7 +405,7 @@ test('layout: symlinked folders and files are followed; broken links and empty f
   const c = await readMvtecCategory(cat);
   // crack_link holds the same files as crack: each is read once (metrics must not count an image twice).
   assert.deepEqual([...new Set(c.test.map((t) => t.defectType))], ['good', 'crack']);
-  const dups = c.warnings.filter((w) => /^Test image .*crack_link.* is the same file as .*crack.* \(symbolic link\): read once\.$/.test(w));
+  const dups = c.warnings.filter((w) => /^Test image .*crack_link.* is the same file as .*crack.* \(a link\): read once\.$/.test(w));
   assert.equal(dups.length, c.test.filter((t) => t.defectType === 'crack').length);
   assert.deepEqual(c.warnings.filter((w) => !dups.includes(w)), [
     `No mask folder ${path.join(cat, 'ground_truth', 'crack_link')}: pixel-level metrics will not be available.`,

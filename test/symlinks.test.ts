@@ -3,7 +3,7 @@
  * loops (`self -> .`, `up -> ..`) detected and reported, no hang.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { linkSync, mkdirSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { collectImages } from '../src/engine/predict.js';
@@ -51,18 +51,19 @@ test('ntsnet predict on a folder with self -> . and up -> .. finishes quickly, s
 
 test('datasets read each file once: a linked duplicate is dropped before the split, a linked training image never reaches the test split', async () => {
   const { readDataset } = await import('../src/data/dataset.js');
-  const { realpathSync } = await import('node:fs');
+  const { realpathSync, statSync } = await import('node:fs');
   const { makeMvtecCategory } = await import('./helpers.js');
   // MVTec layout: train/good/dup.png -> 000.png, test/good/leak.png -> ../../train/good/001.png
   const cat = await makeMvtecCategory(path.join(makeTempDir('links-mvtec'), 'widget'), { train: 6, good: 2, defective: 1, width: 32, height: 32, half: 4 });
   symlinkSync('000.png', path.join(cat, 'train', 'good', 'dup.png'));
   symlinkSync('../../train/good/001.png', path.join(cat, 'test', 'good', 'leak.png'));
+  linkSync(path.join(cat, 'train', 'good', '002.png'), path.join(cat, 'test', 'good', 'hard.png')); // a hard link too
   const ds = await readDataset(cat, { valFraction: 0.2, seed: 1 });
-  const all = [...ds.train, ...ds.val, ...ds.test.map((t) => t.path)].map((p) => realpathSync(p));
+  const all = [...ds.train, ...ds.val, ...ds.test.map((t) => t.path)].map((p) => `${statSync(p).dev}:${statSync(p).ino}`);
   assert.equal(new Set(all).size, all.length, 'every real file once');
   assert.equal(ds.train.length + ds.val.length, 6);
-  assert.ok(!ds.test.some((t) => t.path.endsWith('leak.png')));
-  assert.ok(ds.warnings.some((w) => /dup\.png is the same file as .*000\.png \(symbolic link\): read once/.test(w)), ds.warnings.join('\n'));
+  assert.ok(!ds.test.some((t) => t.path.endsWith('leak.png') || t.path.endsWith('hard.png')));
+  assert.ok(ds.warnings.some((w) => /dup\.png is the same file as .*000\.png \(a link\): read once/.test(w)), ds.warnings.join('\n'));
   assert.ok(ds.warnings.some((w) => /leak\.png is the same file as .*001\.png .*a training image; left out of the test split/.test(w)), ds.warnings.join('\n'));
 
   // Folder dataset: a link beside its target must not be split into train and test as two images.

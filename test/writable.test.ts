@@ -102,3 +102,25 @@ test('a user file at an output path is never replaced unasked: report --out, dat
   assert.equal(p.status, 0, p.stderr);
   assert.match(p.stderr, /gone\.png is a broken symbolic link \(to nowhere\.png\); skipped/);
 });
+
+test('fit into a non-empty folder without a checkpoint, and test over a results.json ntsnet did not write, are refused (--force writes)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const data = await tinyCategory();
+  const mine = path.join(makeTempDir('fit-foreign'), 'project');
+  mkdirSync(mine, { recursive: true });
+  writeFileSync(path.join(mine, 'config.json'), '{"mine": true}\n');
+  const r = runCli(['fit', '--data', data, '--out', mine, ...FAST_FIT, '--epochs', '1']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--out .*project is not empty \(1 entry, e\.g\. config\.json\) and holds no ntsnet checkpoint: .*--force/);
+  assert.equal(readFileSync(path.join(mine, 'config.json'), 'utf8'), '{"mine": true}\n');
+  const { checkpoint } = await tinyCheckpoint();
+  const out = path.join(makeTempDir('test-foreign'), 'res');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, 'results.json'), '{"my": "numbers"}\n');
+  const t = runCli(['test', '--checkpoint', checkpoint, '--data', data, '--out', out]);
+  assert.equal(t.status, 1);
+  assert.match(t.stderr, /results\.json in --out .*results\.json exists and was not written by ntsnet/);
+  assert.equal(readFileSync(path.join(out, 'results.json'), 'utf8'), '{"my": "numbers"}\n');
+  assert.equal(runCli(['test', '--checkpoint', checkpoint, '--data', data, '--out', out, '--force']).status, 0);
+  assert.equal(runCli(['test', '--checkpoint', checkpoint, '--data', data, '--out', out]).status, 0, 'its own results are replaced');
+});

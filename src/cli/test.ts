@@ -4,7 +4,8 @@ import type { Tf } from '../backend/index.js';
 import { incompleteTrainingWarning, loadCheckpoint } from '../engine/checkpoint.js';
 import { evaluate, metricsTable, writeResults } from '../engine/evaluate.js';
 import { assertOutsideDataset } from '../engine/paths.js';
-import { assertWritableFolder } from '../util/writable.js';
+import * as path from 'node:path';
+import { assertNotForeignFile, assertWritableFolder } from '../util/writable.js';
 import { int } from './options.js';
 import { addDatasetOptions, testDatasets, type DatasetFlags } from './datasetOptions.js';
 
@@ -16,11 +17,15 @@ export function registerTest(program: Command, tfLoader: () => Tf): void {
     .option('--data <dirs...>', 'one or more MVTec AD category folders (or --normal/--abnormal as used for fit)'))
     .option('--out <dir>', 'where to write results.json and metrics.md (default: the checkpoint folder)')
     .option('--batch-size <n>', 'evaluation batch size (does not change results)', int)
-    .action(async (o: DatasetFlags & { checkpoint: string; data?: string[]; out?: string; batchSize?: number }) => {
+    .option('--force', 'replace a results.json / metrics.md in --out that ntsnet did not write')
+    .action(async (o: DatasetFlags & { checkpoint: string; data?: string[]; out?: string; batchSize?: number; force?: boolean }) => {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const out = o.out ?? o.checkpoint;
       await assertWritableFolder(out, o.out ? '--out' : '--checkpoint (results.json is written there; give --out to write elsewhere)');
+      // A results.json / metrics.md that ntsnet did not write is the user's: never replaced unasked.
+      await assertNotForeignFile(path.join(out, 'results.json'), (h) => h.includes('"results"') && h.includes('"imageAuroc"'), o.force ?? false, 'results.json in --out');
+      await assertNotForeignFile(path.join(out, 'metrics.md'), (h) => h.includes('### NTSNet (') || h.includes('DEGENERATE'), o.force ?? false, 'metrics.md in --out');
       const { model, meta } = await loadCheckpoint(tf, o.checkpoint);
       const incomplete = incompleteTrainingWarning(meta, o.checkpoint);
       if (incomplete) log(`warning: ${incomplete}`);

@@ -522,10 +522,10 @@ export async function listFolderDataset(spec: FolderSpec, opts: ReadOptions = {}
 
   // One file, one entry, before any split: a linked copy of a normal image could otherwise land in train and test.
   const seenFiles = new Map<string, string>();
-  normalOut = await dropSameFiles(normalOut, (f) => f, seenFiles, (d, f) => warnings.push(`${d} is the same file as ${f} (symbolic link): read once.`));
+  normalOut = await dropSameFiles(normalOut, (f) => f, seenFiles, (d, f) => warnings.push(`${d} is the same file as ${f} (a link): read once.`));
   defectiveOut = await dropSameFiles(defectiveOut, (t) => t.path, seenFiles, (d, f) => {
-    if (normalOut.includes(f)) throw new DataError(`Defective image ${d} is the same file as the normal image ${f} (symbolic link): one file cannot be both. Remove the link or the copy.`, d);
-    warnings.push(`${d} is the same file as ${f} (symbolic link): read once.`);
+    if (normalOut.includes(f)) throw new DataError(`Defective image ${d} is the same file as the normal image ${f} (a link): one file cannot be both. Remove the link or the copy.`, d);
+    warnings.push(`${d} is the same file as ${f} (a link): read once.`);
   });
   const root = commonAncestor([...normalDirs, ...abnormalDirs, ...(masksDir ? [masksDir] : [])]);
   return { name: spec.name ?? (path.basename(root) || root), root, normal: normalOut, defective: defectiveOut, normalMasks, scans, warnings };

@@ -283,9 +283,9 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
   }
   // One file, one entry: a link must not count an image twice, nor put a training image into the test split.
   const seen = new Map<string, string>();
-  const trainOnce = await dropSameFiles(train, (f) => f, seen, (d, f) => warnings.push(`${d} is the same file as ${f} (symbolic link): read once.`));
+  const trainOnce = await dropSameFiles(train, (f) => f, seen, (d, f) => warnings.push(`${d} is the same file as ${f} (a link): read once.`));
   const testOnce = await dropSameFiles(test, (t) => t.path, seen, (d, f) =>
-    warnings.push(`Test image ${d} is the same file as ${f} (symbolic link): ${trainOnce.includes(f) ? 'a training image; left out of the test split, where it would inflate the metrics' : 'read once'}.`));
+    warnings.push(`Test image ${d} is the same file as ${f} (a link): ${trainOnce.includes(f) ? 'a training image; left out of the test split, where it would inflate the metrics' : 'read once'}.`));
   return { name: path.basename(absRoot), root: absRoot, train: trainOnce, test: testOnce, warnings };
 }
 

@@ -4,7 +4,7 @@ import type { Optimizer } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
 import { readDataset } from '../data/dataset.js';
 import { findBadFiles } from '../data/image.js';
-import { rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { splitToJson, type FolderSpec, type SplitDataset } from '../data/folder.js';
 import { NTSNet } from '../model/ntsnet.js';
 import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type TeacherIdentity } from '../model/weights/resolve.js';
@@ -13,7 +13,7 @@ import { chunks, loadImageSet, type ImageSet } from './batches.js';
 import { markTrainingState, readCheckpointMeta, saveCheckpoint, writeTrainingState, type CheckpointMeta, type TrainingState, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { DiskImageCache, meanLossCache, scoreCache } from './imageCache.js';
 import { readResumeState, removeResumeState, restoreResumeState, RESUME_FILE, saveResumeState } from './resume.js';
-import { lockFolder } from '../util/lock.js';
+import { LOCK_FILE, lockFolder } from '../util/lock.js';
 import { preset, PRESETS, validateRunConfig, type RunConfig } from './config.js';
 import { tooFewTrainingImages } from '../data/check.js';
 import { DataError } from '../data/image.js';
@@ -315,6 +315,10 @@ async function checkOutputFolder(out: string, force: boolean, log: (l: string) =
   if (!st.isDirectory()) throw new Error(`--out ${out} is an existing file, not a folder. Choose a folder path (it is created if missing).`);
   const has = await stat(path.join(out, 'model.safetensors')).catch(() => undefined);
   if (!has) {
+    // Not a checkpoint folder: fit would write config.json, results.json, ... over whatever is there.
+    const entries = (await readdir(out)).filter((e) => e !== LOCK_FILE);
+    if (entries.length && !force)
+      throw new Error(`--out ${out} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. ${entries.slice(0, 3).join(', ')}) and holds no ntsnet checkpoint: its files could be overwritten. Choose a new or empty folder, or pass --force to write there anyway.`);
     await removeResumeState(out);
     return;
   }
