@@ -8,13 +8,11 @@
  *
  *   node dist/benchmarks/cot-diagnose.js RUN_DIR [--dataset ID] [--configs a,b] [--json OUT.json]
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadTf } from '../src/backend/index.js';
-import { applySavedSplit, type FolderSpec } from '../src/data/folder.js';
+import { forEachTrainedJob } from '../src/bench/trainedJobs.js';
 import { loadImageSet } from '../src/engine/batches.js';
-import { loadCheckpoint } from '../src/engine/checkpoint.js';
 import { loadTestMasks } from '../src/engine/evaluate.js';
 import { auroc } from '../src/metrics/auroc.js';
 import { perLayerMaps } from '../src/bench/variants.js';
@@ -27,41 +25,28 @@ if (positionals.length !== 1) {
 const run = positionals[0]!;
 const only = a.configs?.split(',');
 const tf = loadTf();
-const dirs = (d: string): string[] => readdirSync(d).filter((e) => statSync(path.join(d, e)).isDirectory()).sort();
 const f = (v: number, d = 4): string => v.toFixed(d);
 const rows: Record<string, unknown>[] = [];
 console.log('| dataset | config | layer | val normal mean | test normal-image mean | defect-pixel mean | ratio defect / normal | layer pixel AUROC |');
 console.log('|---|---|---|---|---|---|---|---|');
-for (const ds of dirs(run).filter((d) => !a.dataset || d === a.dataset)) {
-  for (const cfg of dirs(path.join(run, ds)).filter((c) => !only || only.includes(c))) {
-    const dir = path.join(run, ds, cfg);
-    if (!existsSync(path.join(dir, 'job.json')) || !existsSync(path.join(dir, 'checkpoint', 'model.safetensors'))) continue;
-    const job = JSON.parse(readFileSync(path.join(dir, 'job.json'), 'utf8')) as { kind: string; dataset: { spec: string | FolderSpec } };
-    if (job.kind !== 'train') continue;
-    const { model, meta } = await loadCheckpoint(tf, path.join(dir, 'checkpoint'));
-    try {
-      const split = await applySavedSplit(job.dataset.spec, meta.split);
-      const size = model.config.imageSize, hw = size * size, bs = meta.config.train.evalBatchSize;
-      const gt = await loadTestMasks(split, size);
-      if (!gt) throw new Error(`${ds}: some defective test image has no mask`);
-      const val = perLayerMaps(tf, model, await loadImageSet(split.val, size), bs);
-      const test = perLayerMaps(tf, model, await loadImageSet(split.test.map((t) => t.path), size), bs);
-      const normalImage = split.test.map((t) => t.label === 0);
-      for (const l of model.config.layers) {
-        const v = val.layers.get(l)!, m = test.layers.get(l)!;
-        let vs = 0;
-        for (let i = 0; i < v.length; i++) vs += v[i]!;
-        let ns = 0, nn = 0, dsum = 0, dn = 0;
-        for (let i = 0; i < m.length; i++) {
-          if (gt[i] === 1) { dsum += m[i]!; dn++; } else if (normalImage[Math.floor(i / hw)]) { ns += m[i]!; nn++; }
-        }
-        const r = { dataset: ds, config: cfg, layer: l, valMean: vs / v.length, normalMean: ns / nn, defectMean: dsum / dn, ratio: dsum / dn / (ns / nn), pixelAuroc: auroc(m, gt) };
-        rows.push(r);
-        console.log(`| ${ds} | ${cfg} | ${l} | ${f(r.valMean)} | ${f(r.normalMean)} | ${f(r.defectMean)} | ${f(r.ratio, 2)} | ${r.pixelAuroc === null ? 'n/a' : (100 * r.pixelAuroc).toFixed(1)} |`);
-      }
-    } finally {
-      model.dispose();
+await forEachTrainedJob(tf, run, async ({ dataset: ds, config: cfg, model, meta, split }) => {
+  const size = model.config.imageSize, hw = size * size, bs = meta.config.train.evalBatchSize;
+  const gt = await loadTestMasks(split, size);
+  if (!gt) throw new Error(`${ds}: some defective test image has no mask`);
+  const val = perLayerMaps(tf, model, await loadImageSet(split.val, size), bs);
+  const test = perLayerMaps(tf, model, await loadImageSet(split.test.map((t) => t.path), size), bs);
+  const normalImage = split.test.map((t) => t.label === 0);
+  for (const l of model.config.layers) {
+    const v = val.layers.get(l)!, m = test.layers.get(l)!;
+    let vs = 0;
+    for (let i = 0; i < v.length; i++) vs += v[i]!;
+    let ns = 0, nn = 0, dsum = 0, dn = 0;
+    for (let i = 0; i < m.length; i++) {
+      if (gt[i] === 1) { dsum += m[i]!; dn++; } else if (normalImage[Math.floor(i / hw)]) { ns += m[i]!; nn++; }
     }
+    const r = { dataset: ds, config: cfg, layer: l, valMean: vs / v.length, normalMean: ns / nn, defectMean: dsum / dn, ratio: dsum / dn / (ns / nn), pixelAuroc: auroc(m, gt) };
+    rows.push(r);
+    console.log(`| ${ds} | ${cfg} | ${l} | ${f(r.valMean)} | ${f(r.normalMean)} | ${f(r.defectMean)} | ${f(r.ratio, 2)} | ${r.pixelAuroc === null ? 'n/a' : (100 * r.pixelAuroc).toFixed(1)} |`);
   }
-}
+}, { ...(a.dataset ? { dataset: a.dataset } : {}), ...(only ? { configs: only } : {}) });
 if (a.json) writeFileSync(a.json, `${JSON.stringify(rows, null, 1)}\n`);

@@ -6,13 +6,12 @@
  *
  *   node dist/benchmarks/expected-detection.js RUN_DIR [--json OUT.json]
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTf } from '../src/backend/index.js';
-import { applySavedSplit, type FolderSpec } from '../src/data/folder.js';
+import { forEachTrainedJob } from '../src/bench/trainedJobs.js';
 import { loadImageSet } from '../src/engine/batches.js';
-import { loadCheckpoint } from '../src/engine/checkpoint.js';
 import { assessDetector } from '../src/engine/health.js';
 import { scoreImageSet } from '../src/engine/score.js';
 import { expectedDetection, makeSyntheticSet } from '../src/engine/synthetic.js';
@@ -28,28 +27,15 @@ const pct = (v: number | null | undefined): string => (v === null || v === undef
 const rows: Record<string, unknown>[] = [];
 console.log('| dataset | config | synthetic image AUROC | synthetic pixel AUROC | degenerate | test image AUROC | test pixel AUROC |');
 console.log('|---|---|---|---|---|---|---|');
-const dirs = (d: string): string[] => readdirSync(d).filter((e) => statSync(path.join(d, e)).isDirectory()).sort();
-for (const ds of dirs(run)) {
-  for (const cfg of dirs(path.join(run, ds))) {
-    const dir = path.join(run, ds, cfg);
-    if (!existsSync(path.join(dir, 'job.json')) || !existsSync(path.join(dir, 'checkpoint', 'model.safetensors'))) continue;
-    const job = JSON.parse(readFileSync(path.join(dir, 'job.json'), 'utf8')) as { kind: string; dataset: { spec: string | FolderSpec } };
-    if (job.kind !== 'train') continue;
-    const { model, meta } = await loadCheckpoint(tf, path.join(dir, 'checkpoint'));
-    try {
-      const split = await applySavedSplit(job.dataset.spec, meta.split);
-      const size = model.config.imageSize, bs = meta.config.train.evalBatchSize;
-      const val = await loadImageSet(split.val, size);
-      const clean = scoreImageSet(tf, model, val, bs, true);
-      const ed = expectedDetection(tf, model, makeSyntheticSet(val, meta.config.train.seed), clean.scores, clean.maps!, bs);
-      const health = assessDetector(clean.scores, clean.maps!, size, 'validation', model.config, meta.teacher, ed);
-      const rec = existsSync(path.join(dir, 'run.json')) ? (JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as { variants: { imageAuroc: number | null; pixelAuroc: number | null }[] }) : undefined;
-      const own = rec?.variants[0];
-      console.log(`| ${ds} | ${cfg} | ${pct(ed.imageAuroc)} | ${pct(ed.pixelAuroc)} | ${health.degenerate ? 'YES' : 'no'} | ${pct(own?.imageAuroc)} | ${pct(own?.pixelAuroc)} |`);
-      rows.push({ dataset: ds, config: cfg, expectedDetection: ed, health, test: own ?? null });
-    } finally {
-      model.dispose();
-    }
-  }
-}
+await forEachTrainedJob(tf, run, async ({ dataset: ds, config: cfg, dir, model, meta, split }) => {
+  const size = model.config.imageSize, bs = meta.config.train.evalBatchSize;
+  const val = await loadImageSet(split.val, size);
+  const clean = scoreImageSet(tf, model, val, bs, true);
+  const ed = expectedDetection(tf, model, makeSyntheticSet(val, meta.config.train.seed), clean.scores, clean.maps!, bs);
+  const health = assessDetector(clean.scores, clean.maps!, size, 'validation', model.config, meta.teacher, ed);
+  const rec = existsSync(path.join(dir, 'run.json')) ? (JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as { variants: { imageAuroc: number | null; pixelAuroc: number | null }[] }) : undefined;
+  const own = rec?.variants[0];
+  console.log(`| ${ds} | ${cfg} | ${pct(ed.imageAuroc)} | ${pct(ed.pixelAuroc)} | ${health.degenerate ? 'YES' : 'no'} | ${pct(own?.imageAuroc)} | ${pct(own?.pixelAuroc)} |`);
+  rows.push({ dataset: ds, config: cfg, expectedDetection: ed, health, test: own ?? null });
+});
 if (a.json) writeFileSync(a.json, `${JSON.stringify(rows, null, 1)}\n`);
