@@ -12,7 +12,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { DataError, JPEG_MASK_THRESHOLD, MIN_IMAGE_SIDE, decodeMaskValues, maskAlignment, probeImageFile, type ImageProbe } from './image.js';
+import { DataError, JPEG_MASK_THRESHOLD, MIN_IMAGE_SIDE, decodeMaskValues, maskAlignment, probeImageFile, SKIPPED_BAD, type ImageProbe } from './image.js';
 import { detectLayout, readDataset } from './dataset.js';
 import { listFolderDataset, readMvtecDataset, scanImageFolder, splitToJson, type FolderSpec, type IgnoredFile, type SavedSplit, type SplitDataset, type SplitFractions } from './folder.js';
 import { naturalCompare } from './mvtec.js';
@@ -339,7 +339,7 @@ export async function checkDataset(input: string | FolderSpec, opts: CheckOption
   if (opts.skipBad && (badImages.size > 0 || badMasks.size > 0)) {
     ds = typeof input === 'string' ? await readMvtecDataset(ds.root, { valFraction, seed, skipBad: true }) : await readDataset(input, { valFraction, seed, skipBad: true });
   }
-  for (const w of ds.warnings) if (!w.startsWith('Skipped bad ')) problems.push({ severity: 'warning', message: w });
+  for (const w of ds.warnings) if (!w.startsWith(SKIPPED_BAD)) problems.push({ severity: 'warning', message: w });
   const nDefective = ds.test.filter((t) => t.label === 1).length;
   if (ds.kind === 'mvtec' && nDefective > 0 && !(await isDir(path.join(ds.root, 'ground_truth')))) {
     problems.push({ severity: 'warning', message: `No ground_truth/ folder in ${ds.root}: the ${nDefective} defective test images have no masks, so pixel-level metrics will not be available.` });

@@ -28,7 +28,7 @@ import { promises as fsp } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng.js';
-import { DataError, findBadFiles } from './image.js';
+import { DataError, findBadFiles, skippedBadWarning } from './image.js';
 import { dropSameFiles } from './dedupe.js';
 import { MASK_PIXEL_CHECKS_PER_FOLDER, notMaskReason } from './maskLike.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -505,14 +505,14 @@ export async function listFolderDataset(spec: FolderSpec, opts: ReadOptions = {}
     const badMasks = await findBadFiles(masks, 'mask', true);
     for (const f of [...normal, ...defective.map((d) => d.path)]) {
       const e = badImages.get(f);
-      if (e) warnings.push(`Skipped bad image: ${e.message}`);
+      if (e) warnings.push(skippedBadWarning('image', e));
     }
     normalOut = normal.filter((f) => !badImages.has(f));
     defectiveOut = defective.filter((d) => !badImages.has(d.path));
     for (const d of defectiveOut) {
       const e = d.maskPath !== undefined ? badMasks.get(d.maskPath) : undefined;
       if (e) {
-        warnings.push(`Skipped bad mask: ${e.message}`);
+        warnings.push(skippedBadWarning('mask', e));
         delete d.maskPath;
       }
     }

@@ -475,6 +475,12 @@ export async function loadMaskForImage(maskPath: string, imagePath: string, size
   return loadMask(maskPath, size);
 }
 
+/** Start of the dataset warning for each file `skipBad` leaves out; `test` and `data check` pick those warnings out by it. */
+export const SKIPPED_BAD = 'Skipped bad ';
+
+/** The dataset warning for a file `skipBad` leaves out: {@link SKIPPED_BAD} + kind + the reason. */
+export const skippedBadWarning = (kind: 'image' | 'mask', e: DataError): string => `${SKIPPED_BAD}${kind}: ${e.message}`;
+
 /**
  * Probes many files (4 at a time) with {@link probeImageFile} and returns those that fail.
  * Used by the dataset readers' `skipBad` option.

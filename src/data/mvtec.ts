@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
-import { DataError, findBadFiles } from './image.js';
+import { DataError, findBadFiles, skippedBadWarning } from './image.js';
 import { dropSameFiles } from './dedupe.js';
 
 /** File extensions recognised as images (compared case-insensitively). */
@@ -265,7 +265,7 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
       for (const it of items) {
         const err = it.maskPath !== undefined ? bad.get(it.maskPath) : undefined;
         if (err) {
-          warnings.push(`Skipped bad mask: ${err.message}`);
+          warnings.push(skippedBadWarning('mask', err));
           delete it.maskPath;
         }
       }
@@ -295,7 +295,7 @@ async function dropBad(files: string[], kind: 'image' | 'mask', warnings: string
   if (bad.size === 0) return files;
   for (const f of files) {
     const e = bad.get(f);
-    if (e) warnings.push(`Skipped bad ${kind}: ${e.message}`);
+    if (e) warnings.push(skippedBadWarning(kind, e));
   }
   return files.filter((f) => !bad.has(f));
 }

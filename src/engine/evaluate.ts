@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
-import { loadMaskForImage } from '../data/image.js';
+import { loadMaskForImage, SKIPPED_BAD } from '../data/image.js';
 import type { SplitDataset } from '../data/folder.js';
 import { auroc } from '../metrics/auroc.js';
 import type { NTSNet } from '../model/ntsnet.js';
@@ -107,7 +107,7 @@ export async function evaluate(
         : 'pixel AUROC undefined: the masks mark no defective pixel (no defective test image, or only empty masks).');
   }
   // Files left out by --skip-bad: the metrics cover fewer images than the folder holds, and the results say so.
-  const skipped = cat.warnings.filter((w) => w.startsWith('Skipped bad ')).map((w) => w.slice('Skipped bad '.length));
+  const skipped = cat.warnings.filter((w) => w.startsWith(SKIPPED_BAD)).map((w) => w.slice(SKIPPED_BAD.length));
   if (skipped.length) notes.push(`${skipped.length} unreadable file(s) of the dataset were skipped (--skip-bad), so the metrics cover ${n} test image(s) only: ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? `; ... (all in "skipped")` : ''}`);
   // Undefined metrics are warnings, not silent "n/a" cells: say so on the log (stderr for the CLI) too.
   for (const note of notes) log(`warning: ${cat.name}: ${note}`);
