@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -45,7 +45,7 @@ before(async () => {
   }
   assert.equal(cliScores.size, images.length);
   const tf = loadTf();
-  fast = await startServer(tf, { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 30 });
+  fast = await startServer(tf, { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 30, engine: 'tfjs' });
   guarded = await startServer(tf, { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 400, maxQueue: 2, bodyLimit: 2 ** 20, maxPixels: 4_000_000, apiKey: KEY });
 });
 
@@ -128,6 +128,36 @@ function hugePngHeader(): Buffer {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), chunk('IEND', Buffer.alloc(0))]);
 }
 
+test('serve: the default engine is onnxruntime-node on the exported model.onnx, with predict --engine onnxruntime scores and batch-independent decisions', { timeout: 120_000 }, async (t) => {
+  const s = await startServer(loadTf(), { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 30 });
+  try {
+    const models = (await (await fetch(`${s.url}/v1/models`)).json()) as { models: { engine: string }[] };
+    assert.equal(models.models[0]!.engine, 'onnxruntime-node');
+    assert.ok(existsSync(path.join(ckpt, 'model.onnx')), 'model.onnx exported next to the weights');
+    const p = await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ckpt, '--engine', 'onnxruntime', '--batch-size', '1'], { maxBuffer: 1 << 24, cwd: tmp });
+    const ort = new Map(p.stdout.trim().split('\n').slice(1).map((l) => [path.resolve(tmp, l.split('\t')[0]!), Number(l.split('\t')[1])]));
+    const single: Prediction[] = [];
+    for (const f of images) single.push((await (await post(s, readFileSync(f))).json()) as Prediction);
+    single.forEach((q, i) => {
+      assert.equal(q.engine, 'onnxruntime-node');
+      assert.equal(q.batchSize, 1);
+      assert.ok(Math.abs(q.score - ort.get(images[i]!)!) <= 1e-6 * Math.abs(q.score), `${images[i]}: served ${q.score} vs predict --engine onnxruntime ${ort.get(images[i]!)}`);
+    });
+    const together = await Promise.all(images.map(async (f) => (await (await post(s, readFileSync(f))).json()) as Prediction));
+    const maxBatch = Math.max(...together.map((q) => q.batchSize));
+    assert.ok(maxBatch > 1, 'concurrent requests were batched');
+    let worst = 0;
+    together.forEach((q, i) => {
+      worst = Math.max(worst, Math.abs(q.score - single[i]!.score) / Math.abs(single[i]!.score));
+      assert.equal(q.decision, single[i]!.decision);
+    });
+    t.diagnostic(`onnxruntime: passes of up to ${maxBatch} images, largest relative score difference to batch 1: ${worst.toExponential(2)}`);
+    assert.ok(worst <= 1e-6, `batched scores within float32 rounding of batch 1 (got ${worst})`);
+  } finally {
+    await s.close();
+  }
+});
+
 test('serve: bad requests get their status and a JSON error naming the fix; the service keeps serving and leaks no tensors', { timeout: 120_000 }, async (t) => {
   const s = guarded!;
   const auth = { authorization: `Bearer ${KEY}` };
@@ -196,6 +226,32 @@ test('serve: a request that cannot reach the model within --timeout-ms gets 504 
     assert.match(body.message, /--timeout-ms 300/);
     assert.ok(Date.now() - t0 < 1400, 'answered at the timeout, not after the batching window');
     assert.equal((await (await fetch(`${slow.url}/healthz`)).json() as { status: string }).status, 'ok');
+  } finally {
+    await slow.close();
+  }
+});
+
+test('serve: a request whose client disconnects while it waits leaves the queue unscored and frees its admission slot only then', { timeout: 60_000 }, async () => {
+  const slow = await startServer(loadTf(), { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 1500 });
+  try {
+    const metric = async (re: RegExp): Promise<number> => Number(re.exec(await (await fetch(`${slow.url}/metrics`)).text())?.[1] ?? 0);
+    const ctl = new AbortController();
+    const gone = post(slow, readFileSync(images[0]!)).catch(() => 'aborted');
+    const req = fetch(`${slow.url}/v1/models/widget-tiny/predict`, { method: 'POST', body: new Uint8Array(readFileSync(images[1]!)), headers: { 'content-type': 'image/png' }, signal: ctl.signal });
+    await new Promise((r) => setTimeout(r, 400)); // both wait for the 1500 ms batching window
+    assert.equal(await metric(/^ntsnet_requests_in_flight\{model="widget-tiny"\} (\d+)$/m), 2);
+    ctl.abort();
+    await assert.rejects(req);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await metric(/^ntsnet_requests_in_flight\{model="widget-tiny"\} (\d+)$/m), 1, 'the disconnected request left the queue');
+    assert.equal(await metric(/^ntsnet_queue_depth\{model="widget-tiny"\} (\d+)$/m), 1);
+    const kept = await gone;
+    assert.notEqual(kept, 'aborted');
+    assert.equal((kept as Response).status, 200);
+    assert.equal(((await (kept as Response).json()) as Prediction).batchSize, 1, 'the batch held only the request still connected');
+    assert.equal(await metric(/^ntsnet_errors_total\{code="client_closed_request"\} (\d+)$/m), 1);
+    assert.equal(await metric(/^ntsnet_batch_size_sum\{model="widget-tiny"\} (\d+)$/m), 1, 'one image was scored');
+    assert.equal(await metric(/^ntsnet_requests_in_flight\{model="widget-tiny"\} (\d+)$/m), 0);
   } finally {
     await slow.close();
   }

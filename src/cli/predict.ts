@@ -4,7 +4,7 @@ import type { Tf } from '../backend/index.js';
 import { incompleteTrainingWarning, loadCheckpoint } from '../engine/checkpoint.js';
 import { inspectImages, type InspectOptions, type MapFormat } from '../engine/inspect.js';
 import { OnnxDetector } from '../engine/onnxPredict.js';
-import { onnxForCheckpoint } from '../engine/onnxModel.js';
+import { openOnnxScorer } from '../engine/onnxModel.js';
 import { assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
 
@@ -57,20 +57,9 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
         let engineOpts: Pick<InspectOptions, 'scorer' | 'engine'> = {};
         if (o.onnx && o.engine !== 'onnxruntime') throw new Error('--onnx needs --engine onnxruntime');
         if (o.engine === 'onnxruntime') {
-          const file = await onnxForCheckpoint(model, o.checkpoint, o.onnx, log, meta);
-          const d = (det = await OnnxDetector.load(file, { intraOpThreads: o.threads }));
-          const S = model.config.imageSize;
-          if ((d.height && d.height !== S) || (d.width && d.width !== S))
-            throw new Error(`${file} takes ${d.height}x${d.width} images but the checkpoint's model size is ${S} px: export it from this checkpoint.`);
-          engineOpts = {
-            engine: 'onnxruntime-node',
-            scorer: async (set, n, keepMaps) => {
-              const x = new Float32Array(n * S * S * 3);
-              for (let i = 0; i < n; i++) x.set(set.images[i]!, i * S * S * 3);
-              const r = await d.run(x, n, S, S);
-              return keepMaps ? r : { scores: r.scores };
-            },
-          };
+          const onnx = await openOnnxScorer(model, o.checkpoint, { onnx: o.onnx, log, meta, threads: o.threads });
+          det = onnx.det;
+          engineOpts = { engine: 'onnxruntime-node', scorer: onnx.scorer };
         }
         process.stdout.write('path\tscore\tnormalized_score\tlabel\n');
         const r = await inspectImages(tf, model, meta, {

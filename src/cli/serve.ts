@@ -7,7 +7,7 @@ import { int, positive, positiveInt } from './options.js';
 
 interface ServeFlags {
   checkpoint?: string[]; models?: string; host: string; port: number; engine: EngineChoice; maxBatch: number; maxWaitMs: number;
-  maxQueue: number; timeoutMs: number; bodyLimitMb: number; maxPixels: number; apiKey?: string; threads?: number;
+  maxQueue: number; timeoutMs: number; bodyLimitMb: number; maxPixels: number; apiKey?: string; threads?: number; inferenceThread: boolean;
 }
 
 export function registerServe(program: Command, tfLoader: () => Tf): void {
@@ -18,7 +18,7 @@ export function registerServe(program: Command, tfLoader: () => Tf): void {
     .option('--models <dir>', 'a folder holding one checkpoint folder per model (served under the sub-folder names)')
     .option('--host <addr>', 'address to listen on (keep 127.0.0.1 unless a load balancer must reach it)', '127.0.0.1')
     .option('--port <n>', 'port (0 = any free port; the address is printed)', int, 8080)
-    .addOption(new Option('--engine <name>', 'auto: onnxruntime-node when an up-to-date model.onnx is in the checkpoint folder, else tfjs-node').choices(['auto', 'tfjs', 'onnxruntime']).default('auto'))
+    .addOption(new Option('--engine <name>', 'auto: onnxruntime-node (model.onnx in the checkpoint folder, exported when missing or stale), tfjs-node when that cannot be written or loaded; tfjs gives bit-identical results at every batch size').choices(['auto', 'tfjs', 'onnxruntime']).default('auto'))
     .option('--max-batch <n>', 'micro-batching: largest forward pass (1 = off)', positiveInt, SERVE_DEFAULTS.maxBatch)
     .option('--max-wait-ms <ms>', 'micro-batching: longest time a request waits for others to join its batch', (v) => (v === '0' ? 0 : positive(v)), SERVE_DEFAULTS.maxWaitMs)
     .option('--max-queue <n>', 'predict requests admitted per model and not yet answered; beyond: 503 + Retry-After', positiveInt, SERVE_DEFAULTS.maxQueue)
@@ -27,13 +27,14 @@ export function registerServe(program: Command, tfLoader: () => Tf): void {
     .option('--max-pixels <n>', 'largest image, width x height from its header (413 above)', positiveInt, SERVE_DEFAULTS.maxPixels)
     .option('--api-key <key>', 'require this key on /v1/* (Authorization: Bearer KEY or X-API-Key); default $NTSNET_API_KEY')
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt)
+    .option('--no-inference-thread', 'run the model on the HTTP thread (by default each model runs in its own worker thread, so requests are received and decoded during a forward pass)')
     .action(async (o: ServeFlags) => {
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const apiKey = o.apiKey ?? (process.env.NTSNET_API_KEY || undefined);
       const s = await startServer(tf, {
         checkpoints: o.checkpoint, modelsDir: o.models, host: o.host, port: o.port, engine: o.engine, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs,
-        maxQueue: o.maxQueue, timeoutMs: o.timeoutMs, bodyLimit: Math.round(o.bodyLimitMb * 2 ** 20), maxPixels: o.maxPixels, apiKey, threads: o.threads, log,
+        maxQueue: o.maxQueue, timeoutMs: o.timeoutMs, bodyLimit: Math.round(o.bodyLimitMb * 2 ** 20), maxPixels: o.maxPixels, apiKey, threads: o.threads, thread: o.inferenceThread, log,
       });
       log(`ntsnet serve: listening on ${s.url} (micro-batching: max batch ${o.maxBatch}, max wait ${o.maxWaitMs} ms; queue ${o.maxQueue} per model; API key ${apiKey ? 'required' : 'off'})`);
       let stopping = false;

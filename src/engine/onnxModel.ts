@@ -4,6 +4,8 @@ import { readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from './checkpo
 import { modelToOnnx, onnxCheckpointMismatch, onnxIdentity } from '../export/index.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import type { InspectOptions } from './inspect.js';
+import { OnnxDetector } from './onnxPredict.js';
 
 /**
  * The ONNX model for `--engine onnxruntime`: `--onnx FILE` when given, else `model.onnx` next to the checkpoint's
@@ -30,4 +32,36 @@ export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx:
   await writeFileAtomic(file, modelToOnnx(model, { metadata: onnxIdentity(meta) }));
   log(`engine onnxruntime: exported the checkpoint to ${file}${replaced ? ` (replacing ${replaced} there)` : ''}`);
   return file;
+}
+
+/** An onnxruntime session for a checkpoint and the batch scorer that `inspectImages` runs it through. */
+export interface OnnxScorer {
+  file: string;
+  det: OnnxDetector;
+  /** Scores [n] and maps [n * S * S] of the first n images of a set (see InspectOptions.scorer). */
+  scorer: NonNullable<InspectOptions['scorer']>;
+}
+
+/**
+ * Opens the checkpoint's ONNX model ({@link onnxForCheckpoint}) on onnxruntime-node and wraps it as an
+ * `inspectImages` scorer (what `ntsnet predict --engine onnxruntime` runs). The caller disposes `det`.
+ * @throws Error when the graph's input size differs from the checkpoint's image size, or the file cannot be loaded.
+ */
+export async function openOnnxScorer(model: NTSNet, checkpoint: string, o: { onnx?: string; log: (l: string) => void; meta?: CheckpointMeta; threads?: number }): Promise<OnnxScorer> {
+  const file = await onnxForCheckpoint(model, checkpoint, o.onnx, o.log, o.meta);
+  const det = await OnnxDetector.load(file, { intraOpThreads: o.threads });
+  const S = model.config.imageSize;
+  if ((det.height && det.height !== S) || (det.width && det.width !== S)) {
+    await det.dispose();
+    throw new Error(`${file} takes ${det.height}x${det.width} images but the checkpoint's model size is ${S} px: export it from this checkpoint.`);
+  }
+  return {
+    file, det,
+    scorer: async (set, n, keepMaps) => {
+      const x = new Float32Array(n * S * S * 3);
+      for (let i = 0; i < n; i++) x.set(set.images[i]!, i * S * S * 3);
+      const r = await det.run(x, n, S, S);
+      return keepMaps ? r : { scores: r.scores };
+    },
+  };
 }

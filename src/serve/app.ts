@@ -9,7 +9,7 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import type { Tf } from '../backend/index.js';
 import { NTSNET_VERSION } from '../engine/paths.js';
-import { QueueTimeoutError } from './batcher.js';
+import { QueueTimeoutError, RequestAbortedError } from './batcher.js';
 import { HttpError, IMAGE_MEDIA_TYPES, UploadDecoder, mapPng16, overlayPng } from './image.js';
 import { createMetrics, type ServeMetrics } from './metrics.js';
 import type { ServedModel } from './models.js';
@@ -47,7 +47,7 @@ export interface ServeApp {
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
-  500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  499: 'Client Closed Request', 500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
 const errorSchema = {
@@ -154,11 +154,17 @@ function identity(m: ServedModel): Record<string, unknown> {
 export async function buildApp(o: AppOptions): Promise<ServeApp> {
   const { tf, models } = o;
   const inFlight = new Map<string, number>([...models.keys()].map((k) => [k, 0]));
+  /** This thread's tensors plus those of every engine thread. */
+  const liveTensors = async (): Promise<number> => {
+    let n = tf.memory().numTensors;
+    for (const m of models.values()) n += (await m.engine.tensors?.()) ?? 0;
+    return n;
+  };
   let draining = false;
   const metrics = createMetrics({
     queueDepth: () => new Map([...models].map(([k, m]) => [k, m.batcher.depth])),
     inFlight: () => new Map(inFlight),
-    tensors: () => tf.memory().numTensors,
+    tensors: liveTensors,
   });
   for (const m of models.values())
     m.batcher.onBatch((n, ms) => {
@@ -208,6 +214,8 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
 
   app.setErrorHandler((err: FastifyError | HttpError | Error, req, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.statusCode, err.code, err.message, err.headers);
+    // Nobody is listening any more; the code is nginx's 499 "client closed request", for the logs and metrics.
+    if (err instanceof RequestAbortedError) return sendError(reply, 499, 'client_closed_request', err.message);
     if (err instanceof QueueTimeoutError) return sendError(reply, 504, 'timeout', `${err.message} (ntsnet serve --timeout-ms ${o.timeoutMs}). The service is overloaded: retry later, or add instances.`);
     const fe = err as FastifyError;
     if (fe.validation) return sendError(reply, 400, 'invalid_request', `${fe.message}. See /openapi.json for the accepted parameters.`);
@@ -229,6 +237,8 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
 
   // Request timing and metrics for every route.
   const started = new WeakMap<FastifyRequest, number>();
+  /** Per admitted predict request: abort signal (client gone) and the release of its admission slot. */
+  const admitted = new WeakMap<FastifyRequest, { signal: AbortSignal; release: () => void; begin: () => void }>();
   app.addHook('onRequest', async (req) => void started.set(req, performance.now()));
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
@@ -257,9 +267,9 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
   app.get('/healthz', {
     schema: {
       summary: 'Liveness: the process runs', tags: ['operations'],
-      response: { 200: { type: 'object', properties: { status: { type: 'string' }, uptimeSeconds: { type: 'number' }, models: { type: 'integer' }, tensors: { type: 'integer', description: 'tf.memory().numTensors (constant between requests)' }, rssBytes: { type: 'integer' } } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'string' }, uptimeSeconds: { type: 'number' }, models: { type: 'integer' }, tensors: { type: 'integer', description: 'tf.memory().numTensors of the service and its inference threads (constant between requests)' }, rssBytes: { type: 'integer' } } } },
     },
-  }, async () => ({ status: 'ok', uptimeSeconds: process.uptime(), models: models.size, tensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss }));
+  }, async () => ({ status: 'ok', uptimeSeconds: process.uptime(), models: models.size, tensors: await liveTensors(), rssBytes: process.memoryUsage().rss }));
 
   app.get('/readyz', {
     schema: { summary: 'Readiness: models loaded and not shutting down (503 while draining)', tags: ['operations'], response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, 503: errorSchema } },
@@ -301,9 +311,32 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
       if (n >= o.maxQueue)
         throw new HttpError(503, 'queue_full', `Model '${m.name}' has ${n} requests waiting (limit ${o.maxQueue}, ntsnet serve --max-queue). Retry after the Retry-After delay, or add instances.`, { 'retry-after': '1' });
       inFlight.set(m.name, n + 1);
-      reply.raw.once('close', () => inFlight.set(m.name, (inFlight.get(m.name) ?? 1) - 1));
+      // Admitted work is counted until it is over, not until the client goes: a request whose client disconnected
+      // still holds its decoded image, and may be in a forward pass.
+      const ctl = new AbortController();
+      let released = false, handling = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        inFlight.set(m.name, (inFlight.get(m.name) ?? 1) - 1);
+      };
+      admitted.set(req, { signal: ctl.signal, release, begin: () => void (handling = true) });
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) ctl.abort();
+        if (!handling) release();
+      });
     },
   }, async (req) => {
+    const adm = admitted.get(req)!;
+    adm.begin();
+    try {
+      return await predict(req, adm.signal);
+    } finally {
+      adm.release();
+    }
+  });
+
+  const predict = async (req: FastifyRequest<PredictRoute>, signal: AbortSignal): Promise<Record<string, unknown>> => {
     const m = models.get(req.params.name)!;
     const t0 = started.get(req) ?? performance.now();
     let bytes: Buffer;
@@ -318,13 +351,14 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
     } else {
       throw new HttpError(415, 'unsupported_media_type', `Content-Type '${req.headers['content-type'] ?? '(none)'}' is not an image. Send the image bytes with Content-Type ${IMAGE_MEDIA_TYPES.join(', ')}, or multipart/form-data with one file field.`);
     }
+    if (signal.aborted) throw new RequestAbortedError('the client disconnected before the image was decoded');
     const want = req.query.map ?? 'none';
     const size = m.engine.imageSize;
     const dec = await decoder.decode(bytes, size, want === 'overlay');
     const tDecoded = performance.now();
     const left = o.timeoutMs - (tDecoded - t0);
     if (left <= 0) throw new QueueTimeoutError(`the request took more than ${o.timeoutMs} ms before reaching the model`);
-    const r = await m.batcher.submit(dec.input, left);
+    const r = await m.batcher.submit(dec.input, left, signal);
     const th = m.thresholds;
     const decision = r.score > th.image ? 'anomalous' : 'normal';
     metrics.predictions.inc({ model: m.name, decision });
@@ -339,7 +373,7 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
       latencyMs: { total, decode: tDecoded - t0, queue: r.queueMs, inference: r.inferenceMs },
       ...(map ? { map } : {}),
     };
-  });
+  };
 
   app.addHook('onClose', async () => {
     for (const m of models.values()) await m.batcher.drain();

@@ -9,6 +9,11 @@ export class QueueTimeoutError extends Error {
   override readonly name = 'QueueTimeoutError';
 }
 
+/** Raised for a request whose client went away before its batch started (its pass is skipped). */
+export class RequestAbortedError extends Error {
+  override readonly name = 'RequestAbortedError';
+}
+
 /** Options of {@link MicroBatcher}. */
 export interface BatcherOptions {
   /** Largest batch (1 = no batching). */
@@ -78,20 +83,26 @@ export class MicroBatcher {
   /**
    * Queues one image ([size, size, 3] normalised float32) and resolves with its score and map.
    * @param timeoutMs reject with {@link QueueTimeoutError} when the image is still waiting after this long.
+   * @param signal when it aborts (the client disconnected) while the image still waits, the image leaves the queue
+   *   and the promise rejects with {@link RequestAbortedError}; once its pass has started, the pass completes.
    */
-  submit(input: Float32Array, timeoutMs?: number): Promise<BatchedResult> {
+  submit(input: Float32Array, timeoutMs?: number, signal?: AbortSignal): Promise<BatchedResult> {
     const s = this.engine.imageSize;
     if (input.length !== s * s * 3) return Promise.reject(new RangeError(`MicroBatcher.submit: ${input.length} values, expected ${s}x${s}x3`));
+    if (signal?.aborted) return Promise.reject(new RequestAbortedError('the client disconnected before the request reached the model'));
     return new Promise<BatchedResult>((resolve, reject) => {
       const item: Item = { input, enqueued: performance.now(), resolve, reject };
+      const leave = (e: Error): void => {
+        const i = this.waiting.indexOf(item);
+        if (i < 0) return;
+        this.waiting.splice(i, 1);
+        if (item.timer) clearTimeout(item.timer);
+        reject(e);
+        if (!this.running && this.waiting.length === 0) for (const r of this.idle.splice(0)) r();
+      };
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs))
-        item.timer = setTimeout(() => {
-          const i = this.waiting.indexOf(item);
-          if (i >= 0) {
-            this.waiting.splice(i, 1);
-            reject(new QueueTimeoutError(`the request waited ${Math.round(timeoutMs)} ms without reaching the model`));
-          }
-        }, timeoutMs);
+        item.timer = setTimeout(() => leave(new QueueTimeoutError(`the request waited ${Math.round(timeoutMs)} ms without reaching the model`)), timeoutMs);
+      signal?.addEventListener('abort', () => leave(new RequestAbortedError('the client disconnected before the request reached the model')), { once: true });
       this.waiting.push(item);
       this.schedule();
     });

@@ -3,19 +3,19 @@
  * slot in later without touching the HTTP layer. Two engines exist today: tfjs-node (`NTSNet.predict`) and
  * onnxruntime-node on the checkpoint's ONNX export (`ntsnet export --format onnx`, or `model.onnx` next to the weights).
  */
-import { existsSync, statSync } from 'node:fs';
-import * as path from 'node:path';
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
 import { onnxForCheckpoint } from '../engine/onnxModel.js';
-import { WEIGHTS_FILE } from '../engine/checkpoint.js';
 import { OnnxDetector } from '../engine/onnxPredict.js';
 import type { NTSNet } from '../model/ntsnet.js';
 
 /** Engine names as reported by `GET /v1/models` and in predictions. */
 export type EngineName = 'tfjs-node' | 'onnxruntime-node';
 
-/** Which engine to use: `auto` = onnxruntime-node when an up-to-date `model.onnx` is in the checkpoint folder, else tfjs-node. */
+/**
+ * Which engine to use: `auto` = onnxruntime-node (the faster one at the service's batch sizes, docs/deploy.md),
+ * exporting `model.onnx` into the checkpoint folder when missing or stale, and tfjs-node when that cannot be done.
+ */
 export type EngineChoice = 'auto' | 'tfjs' | 'onnxruntime';
 
 /** Scores and maps of one batch: scores [n], maps [n * size * size] (image-major, row-major), float32. */
@@ -36,6 +36,8 @@ export interface InferenceEngine {
   run(batch: Float32Array, n: number): Promise<EngineOutput>;
   /** Releases the engine's memory (tensors, sessions). */
   dispose(): Promise<void>;
+  /** Live TF.js tensors the engine holds outside the caller's TF.js instance (an engine in a worker thread). */
+  tensors?(): Promise<number>;
 }
 
 /** tfjs-node: NTSNet.predict; every tensor is disposed before returning. */
@@ -82,13 +84,6 @@ class OnnxEngine implements InferenceEngine {
   }
 }
 
-/** `model.onnx` beside the checkpoint's weights when it exists and is not older than them. */
-export function upToDateOnnx(checkpointDir: string): string | undefined {
-  const file = path.join(checkpointDir, 'model.onnx');
-  const weights = path.join(checkpointDir, WEIGHTS_FILE);
-  return existsSync(file) && existsSync(weights) && statSync(file).mtimeMs >= statSync(weights).mtimeMs ? file : undefined;
-}
-
 /** Options of {@link openEngine}. */
 export interface OpenEngineOptions {
   /** onnxruntime intra-op threads (default: its choice). */
@@ -99,14 +94,16 @@ export interface OpenEngineOptions {
 /**
  * Wraps a loaded checkpoint model in the chosen engine. `tfjs` keeps the model; `onnxruntime` uses (or writes, as
  * `ntsnet predict --engine onnxruntime` does) `model.onnx` in the checkpoint folder and disposes the TF.js model;
- * `auto` picks onnxruntime only when an up-to-date `model.onnx` is already there.
+ * `auto` does the same, and falls back to tfjs-node with a logged warning when the ONNX model cannot be written
+ * (e.g. a read-only checkpoint folder) or loaded.
  * The engine owns `model` from here on (its {@link InferenceEngine.dispose} frees it).
- * @throws Error when the ONNX model does not match the checkpoint's image size or cannot be loaded.
+ * @throws Error (`onnxruntime`) when the ONNX model does not match the checkpoint's image size or cannot be loaded.
  */
 export async function openEngine(tf: Tf, model: NTSNet, checkpointDir: string, choice: EngineChoice, opts: OpenEngineOptions = {}): Promise<InferenceEngine> {
-  const onnx = choice === 'onnxruntime' ? await onnxForCheckpoint(model, checkpointDir, undefined, opts.log ?? (() => {})) : choice === 'auto' ? upToDateOnnx(checkpointDir) : undefined;
-  if (!onnx) return new TfjsEngine(tf, model);
+  if (choice === 'tfjs') return new TfjsEngine(tf, model);
+  const log = opts.log ?? (() => {});
   try {
+    const onnx = await onnxForCheckpoint(model, checkpointDir, undefined, log);
     const det = await OnnxDetector.load(onnx, { intraOpThreads: opts.threads });
     const s = model.config.imageSize;
     if ((det.height && det.height !== s) || (det.width && det.width !== s)) {
@@ -116,6 +113,10 @@ export async function openEngine(tf: Tf, model: NTSNet, checkpointDir: string, c
     model.dispose();
     return new OnnxEngine(det, s);
   } catch (e) {
+    if (choice === 'auto') {
+      log(`warning: ${checkpointDir}: serving with tfjs-node because the onnxruntime engine is not available: ${(e as Error).message.split('\n')[0]} (--engine onnxruntime makes this an error)`);
+      return new TfjsEngine(tf, model);
+    }
     model.dispose();
     throw e;
   }

@@ -12,6 +12,7 @@ export { buildApp } from './app.js';
 export type { ServeLimits, AppOptions, ServeApp } from './app.js';
 export { MicroBatcher, QueueTimeoutError } from './batcher.js';
 export { openEngine, type InferenceEngine, type EngineChoice, type EngineName } from './engine.js';
+export { ThreadedEngine } from './threadedEngine.js';
 export { loadModels, modelSpecs, type ServedModel, type ModelSpec } from './models.js';
 
 /** Options of {@link startServer}. */
@@ -29,6 +30,8 @@ export interface ServeOptions extends Partial<ServeLimits> {
   maxBatch?: number;
   maxWaitMs?: number;
   threads?: number;
+  /** Run each engine in a worker thread (default true; see ThreadedEngine). */
+  thread?: boolean;
   log?: (line: string) => void;
 }
 
@@ -52,7 +55,7 @@ export interface RunningServer extends ServeApp {
 export async function startServer(tf: Tf, o: ServeOptions): Promise<RunningServer> {
   const specs = modelSpecs(o.checkpoints ?? [], o.modelsDir);
   const models = await loadModels(tf, specs, {
-    engine: o.engine ?? 'auto', threads: o.threads, log: o.log,
+    engine: o.engine ?? 'auto', threads: o.threads, thread: o.thread, log: o.log,
     batching: { maxBatch: o.maxBatch ?? SERVE_DEFAULTS.maxBatch, maxWaitMs: o.maxWaitMs ?? SERVE_DEFAULTS.maxWaitMs },
   });
   const served = await buildApp({

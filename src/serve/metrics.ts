@@ -17,7 +17,7 @@ export interface ServeMetrics {
  * time by model, errors by code, queue depth by model and the live TF.js tensor count (read at scrape time), and
  * prom-client's process metrics (memory, CPU, event-loop lag).
  */
-export function createMetrics(live: { queueDepth: () => Map<string, number>; inFlight: () => Map<string, number>; tensors: () => number }): ServeMetrics {
+export function createMetrics(live: { queueDepth: () => Map<string, number>; inFlight: () => Map<string, number>; tensors: () => Promise<number> }): ServeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ntsnet_' });
   const requests = new Counter({ name: 'ntsnet_http_requests_total', help: 'HTTP requests by route, method and status code', labelNames: ['route', 'method', 'status'] as const, registers: [registry] });
@@ -37,6 +37,6 @@ export function createMetrics(live: { queueDepth: () => Map<string, number>; inF
     name: 'ntsnet_requests_in_flight', help: 'Predict requests admitted and not yet answered, by model (bounded by --max-queue)', labelNames: ['model'] as const, registers: [registry],
     collect() { this.reset(); for (const [m, n] of live.inFlight()) this.set({ model: m }, n); },
   });
-  new Gauge({ name: 'ntsnet_tf_tensors', help: 'Live TF.js tensors (tf.memory().numTensors); constant between requests', registers: [registry], collect() { this.set(live.tensors()); } });
+  new Gauge({ name: 'ntsnet_tf_tensors', help: 'Live TF.js tensors (tf.memory().numTensors, inference threads included); constant between requests', registers: [registry], async collect() { this.set(await live.tensors()); } });
   return { registry, requests, latency, predictions, batchSize, inference, errors };
 }

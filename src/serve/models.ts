@@ -5,10 +5,11 @@ import { createHash } from 'node:crypto';
 import { readdirSync, statSync, existsSync, createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
-import { loadCheckpoint, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
+import { loadCheckpoint, readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
 import { effectiveThresholds, type EffectiveThresholds } from '../engine/inspect.js';
 import { MicroBatcher, type BatcherOptions } from './batcher.js';
 import { openEngine, type EngineChoice, type InferenceEngine } from './engine.js';
+import { ThreadedEngine } from './threadedEngine.js';
 
 /** A model name in URLs: letters, digits, `.`, `_`, `-` (1-64 characters). */
 export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -68,7 +69,42 @@ export interface LoadModelsOptions {
   engine: EngineChoice;
   batching: BatcherOptions;
   threads?: number;
+  /**
+   * Run each model's engine in a worker thread (default true), so that the HTTP thread keeps receiving and decoding
+   * requests during a forward pass (see {@link ThreadedEngine}); false runs it on the calling thread.
+   */
+  thread?: boolean;
   log?: (line: string) => void;
+}
+
+/** The checkpoint's metadata and its engine, in a worker thread or on this one. */
+async function open(tf: Tf, dir: string, opts: LoadModelsOptions): Promise<{ meta: CheckpointMeta; engine: InferenceEngine }> {
+  if (opts.thread === false) {
+    const { model, meta } = await loadCheckpoint(tf, dir);
+    try {
+      effectiveThresholds(meta);
+    } catch (e) {
+      model.dispose();
+      throw new Error(`${dir}: ${(e as Error).message}`);
+    }
+    return { meta, engine: await openEngine(tf, model, dir, opts.engine, { threads: opts.threads, log: opts.log }) };
+  }
+  const meta = await readCheckpointMeta(dir);
+  try {
+    effectiveThresholds(meta);
+  } catch (e) {
+    throw new Error(`${dir}: ${(e as Error).message}`);
+  }
+  return { meta, engine: await ThreadedEngine.open({ checkpointDir: dir, choice: opts.engine, threads: opts.threads }, opts.log) };
+}
+
+/** Batch sizes run once at load: all of 1..maxBatch up to 16, beyond that powers of two and maxBatch. */
+export function warmUpSizes(maxBatch: number): number[] {
+  const out = new Set<number>();
+  for (let n = 1; n <= Math.min(maxBatch, 16); n++) out.add(n);
+  for (let n = 32; n < maxBatch; n *= 2) out.add(n);
+  out.add(maxBatch);
+  return [...out];
 }
 
 /**
@@ -79,19 +115,13 @@ export async function loadModels(tf: Tf, specs: readonly ModelSpec[], opts: Load
   const out = new Map<string, ServedModel>();
   try {
     for (const s of specs) {
-      const { model, meta } = await loadCheckpoint(tf, s.dir);
-      let thresholds: EffectiveThresholds;
-      try {
-        thresholds = effectiveThresholds(meta);
-      } catch (e) {
-        model.dispose();
-        throw new Error(`${s.dir}: ${(e as Error).message}`);
-      }
-      const engine = await openEngine(tf, model, s.dir, opts.engine, { threads: opts.threads, log: opts.log });
-      // Warm-up: the first pass of each batch shape is slow (kernel selection); do it before the first request.
+      const { meta, engine } = await open(tf, s.dir, opts);
+      const thresholds: EffectiveThresholds = effectiveThresholds(meta);
+      // Warm-up: the first pass of each batch shape is 30-100 % slower (kernel selection), which would land on the
+      // latency tail of the first requests; every size up to --max-batch is run once before the first request.
       const px = engine.imageSize * engine.imageSize * 3;
       try {
-        for (const n of new Set([1, opts.batching.maxBatch])) await engine.run(new Float32Array(n * px), n);
+        for (const n of warmUpSizes(opts.batching.maxBatch)) await engine.run(new Float32Array(n * px), n);
       } catch (e) {
         await engine.dispose();
         throw new Error(`${s.dir}: the ${engine.name} engine failed on a test batch: ${(e as Error).message}`);
