@@ -46,7 +46,8 @@ before(async () => {
   assert.equal(cliScores.size, images.length);
   const tf = loadTf();
   fast = await startServer(tf, { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 30, engine: 'tfjs' });
-  guarded = await startServer(tf, { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 400, maxQueue: 2, bodyLimit: 2 ** 20, maxPixels: 4_000_000, apiKey: KEY });
+  // tfjs-node, so that the tensor count checked below is the model's (in its inference thread), not onnxruntime's 0.
+  guarded = await startServer(tf, { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 400, maxQueue: 2, bodyLimit: 2 ** 20, maxPixels: 4_000_000, apiKey: KEY, engine: 'tfjs' });
 });
 
 after(async () => {
@@ -166,6 +167,7 @@ test('serve: bad requests get their status and a JSON error naming the fix; the 
   const ok = await post(s, good, 'image/png', '', auth);
   assert.equal(ok.status, 200);
   const tensors0 = await health();
+  assert.ok(tensors0 > 0, 'the served model\'s tensors are counted (inference thread included)');
 
   const cases: Array<[string, () => Promise<Response>, number, string]> = [
     ['truncated PNG', () => post(s, good.subarray(0, Math.floor(good.length * 0.6)), 'image/png', '', auth), 400, 'undecodable_image'],
