@@ -90,6 +90,8 @@ test('threaded engine: a folder without a checkpoint fails with the loader\'s me
   const e = await ThreadedEngine.open({ checkpointDir: ckpt, choice: 'tfjs' });
   assert.equal(e.imageSize, SIZE);
   assert.equal(e.name, 'tfjs-node');
+  assert.equal(e.failure, undefined);
   await e.dispose();
   await assert.rejects(e.run(inputs[0]!, 1), /inference thread exited/);
+  assert.match(e.failure ?? '', /inference thread exited/, '/readyz reads this and answers 503');
 });

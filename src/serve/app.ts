@@ -272,8 +272,14 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
   }, async () => ({ status: 'ok', uptimeSeconds: process.uptime(), models: models.size, tensors: await liveTensors(), rssBytes: process.memoryUsage().rss }));
 
   app.get('/readyz', {
-    schema: { summary: 'Readiness: models loaded and not shutting down (503 while draining)', tags: ['operations'], response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, 503: errorSchema } },
-  }, async (_req, reply) => (draining ? sendError(reply, 503, 'shutting_down', 'The service is shutting down; send requests to another instance.') : { ready: true }));
+    schema: { summary: 'Readiness: models loaded, every inference thread alive, not shutting down (503 otherwise)', tags: ['operations'], response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, 503: errorSchema } },
+  }, async (_req, reply) => {
+    if (draining) return sendError(reply, 503, 'shutting_down', 'The service is shutting down; send requests to another instance.');
+    const failed = [...models.values()].filter((m) => m.engine.failure);
+    if (failed.length)
+      return sendError(reply, 503, 'engine_failed', `The engine of ${failed.map((m) => `'${m.name}' (${m.engine.failure})`).join(', ')} has stopped; this instance cannot score those models. Restart the service.`);
+    return { ready: true };
+  });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], produces: ['text/plain'] } }, async (_req, reply) => {
     void reply.type(metrics.registry.contentType);

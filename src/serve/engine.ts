@@ -36,6 +36,8 @@ export interface InferenceEngine {
   run(batch: Float32Array, n: number): Promise<EngineOutput>;
   /** Releases the engine's memory (tensors, sessions). */
   dispose(): Promise<void>;
+  /** Why the engine can no longer score (its thread died), or undefined while it can. */
+  readonly failure?: string;
   /** Live TF.js tensors the engine holds outside the caller's TF.js instance (an engine in a worker thread). */
   tensors?(): Promise<number>;
 }

@@ -95,6 +95,11 @@ export class ThreadedEngine implements InferenceEngine {
     });
   }
 
+  /** Why the thread can no longer score (it failed or exited), or undefined while it can. */
+  get failure(): string | undefined {
+    return this.dead?.message;
+  }
+
   /** Scores a batch in the worker. `batch` is copied (the caller keeps it usable). */
   async run(batch: Float32Array, n: number): Promise<EngineOutput> {
     const copy = batch.slice(0, n * this.imageSize * this.imageSize * 3);
