@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -259,6 +260,37 @@ test('serve: a request whose client disconnects while it waits leaves the queue 
   }
 });
 
+test('serve: a stalled upload gives its queue slot back after --timeout-ms with a 408 JSON error; malformed multipart and JSON bodies get 400 / 415', { timeout: 60_000 }, async () => {
+  const s = await startServer(loadTf(), { checkpoints: [ckpt], port: 0, maxBatch: 8, maxWaitMs: 5, maxQueue: 1, timeoutMs: 1000, engine: 'tfjs' });
+  try {
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    sock.on('data', (d: Buffer) => void (answer += d.toString()));
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.write('POST /v1/models/widget-tiny/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n\x89PNG');
+    await new Promise((r) => setTimeout(r, 300));
+    const blocked = await post(s, readFileSync(images[0]!));
+    assert.equal(blocked.status, 503, 'the stalled upload holds the only slot');
+    await closed;
+    assert.match(answer, /^HTTP\/1\.1 408/);
+    assert.match(answer, /"code":"upload_timeout"/);
+    assert.match(answer, /--timeout-ms/);
+    const ok = await post(s, readFileSync(images[0]!));
+    assert.equal(ok.status, 200, 'the slot was given back');
+    const badMultipart = await fetch(`${s.url}/v1/models/widget-tiny/predict`, { method: 'POST', body: '--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc', headers: { 'content-type': 'multipart/form-data; boundary=zzz' } });
+    assert.equal(badMultipart.status, 400);
+    assert.equal(((await badMultipart.json()) as ErrorBody).code, 'bad_multipart');
+    const noBoundary = await fetch(`${s.url}/v1/models/widget-tiny/predict`, { method: 'POST', body: 'abc', headers: { 'content-type': 'multipart/form-data' } });
+    assert.equal(noBoundary.status, 400);
+    const json = await post(s, readFileSync(images[0]!), 'application/json');
+    assert.equal(json.status, 415);
+    assert.equal(((await json.json()) as ErrorBody).code, 'unsupported_media_type');
+  } finally {
+    await s.close();
+  }
+});
+
 test('serve: /openapi.json documents the routes, the image body and the error statuses', { timeout: 30_000 }, async () => {
   const doc = (await (await fetch(`${fast!.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }; responses: Record<string, unknown> }>> };
   assert.match(doc.openapi, /^3\./);
@@ -284,12 +316,20 @@ test('serve: SIGTERM lets the in-flight request finish, then the process exits 0
   const inflight = fetch(`${url}/v1/models/widget-tiny/predict`, { method: 'POST', body: new Uint8Array(readFileSync(images[4]!)), headers: { 'content-type': 'image/png' } });
   await new Promise((r) => setTimeout(r, 400)); // the request now waits in the 1.5 s batching window
   child.kill('SIGTERM');
+  // Draining (--drain-ms, default 2000): still listening, /readyz and new requests answer 503 for the load balancer.
+  await new Promise((r) => setTimeout(r, 300));
+  const ready = await fetch(`${url}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.equal(((await ready.json()) as ErrorBody).code, 'shutting_down');
+  const late = await fetch(`${url}/v1/models/widget-tiny/predict`, { method: 'POST', body: new Uint8Array(readFileSync(images[4]!)), headers: { 'content-type': 'image/png' } });
+  assert.equal(late.status, 503);
+  assert.equal(((await late.json()) as ErrorBody).code, 'shutting_down');
   const r = await inflight;
   assert.equal(r.status, 200);
   const p = (await r.json()) as Prediction;
   assert.ok(Math.abs(p.score - cliScores.get(images[4]!)!) < 1e-6, `score ${p.score} vs predict ${cliScores.get(images[4]!)}`);
   assert.equal(await exited, 0);
-  assert.match(err, /SIGTERM: finishing in-flight requests/);
+  assert.match(err, /SIGTERM: draining for 2000 ms/);
   await assert.rejects(fetch(`${url}/healthz`), 'no longer listening');
 });
 

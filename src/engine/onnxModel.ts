@@ -28,7 +28,8 @@ export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx:
     log(`engine onnxruntime: using ${file}`);
     return file;
   }
-  const replaced = existsSync(file) ? (onnxCheckpointMismatch(readFileSync(file), meta, file) ? 'another checkpoint\'s export' : 'an export older than the weights') : undefined;
+  const why = existsSync(file) ? onnxCheckpointMismatch(readFileSync(file), meta, file) : undefined;
+  const replaced = existsSync(file) ? (why ? (/not a readable ONNX/.test(why) ? 'a damaged file' : 'another checkpoint\'s export') : 'an export older than the weights') : undefined;
   await writeFileAtomic(file, modelToOnnx(model, { metadata: onnxIdentity(meta) }));
   log(`engine onnxruntime: exported the checkpoint to ${file}${replaced ? ` (replacing ${replaced} there)` : ''}`);
   return file;

@@ -140,7 +140,12 @@ export function onnxIdentity(meta: CheckpointMeta): Record<string, string> {
  */
 export function onnxCheckpointMismatch(onnx: Uint8Array, meta: CheckpointMeta, onnxFile: string): string | undefined {
   if (!meta.weightsSha256) return undefined; // checkpoint of an older ntsnet: no identity to compare
-  const got = readOnnxSummary(onnx).metadata[ONNX_WEIGHTS_SHA_KEY];
+  let got: string | undefined;
+  try {
+    got = readOnnxSummary(onnx).metadata[ONNX_WEIGHTS_SHA_KEY];
+  } catch (e) {
+    return `${onnxFile} is not a readable ONNX model (${(e as Error).message.split('\n')[0]}): a damaged or partial file`;
+  }
   if (got === meta.weightsSha256) return undefined;
   return got === undefined
     ? `${onnxFile} carries no checkpoint identity (exported by an older ntsnet or another tool), so it cannot be checked against this checkpoint`

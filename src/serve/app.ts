@@ -35,6 +35,8 @@ export interface AppOptions extends ServeLimits {
   models: Map<string, ServedModel>;
   /** Fastify's logger (default off). */
   logger?: boolean;
+  /** Where internal errors (500) are reported, one line each (default: stderr). */
+  log?: (line: string) => void;
 }
 
 /** What {@link buildApp} returns: the Fastify app and the service state the CLI needs. */
@@ -227,10 +229,19 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
         return sendError(reply, 415, 'unsupported_media_type', `Content-Type '${req.headers['content-type'] ?? '(none)'}' is not accepted. Send the image bytes with Content-Type ${IMAGE_MEDIA_TYPES.join(', ')}, or multipart/form-data with one file field.`);
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return sendError(reply, 400, 'bad_content_length', 'Content-Length does not match the body. Send the complete image.');
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        // application/json reaches Fastify's JSON parser before the route sees it: still the wrong media type.
+        return sendError(reply, 415, 'unsupported_media_type', `Content-Type '${req.headers['content-type'] ?? '(none)'}' is not an image. Send the image bytes with Content-Type ${IMAGE_MEDIA_TYPES.join(', ')}, or multipart/form-data with one file field.`);
+      case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+        return sendError(reply, 400, 'bad_multipart', `The multipart request cannot be read (${fe.message}). Send multipart/form-data with a boundary and one file field (e.g. curl -F file=@image.png).`);
       default:
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return sendError(reply, fe.statusCode, (fe.code ?? 'bad_request').toLowerCase(), fe.message);
-    req.log.error(err);
+    // busboy's parse errors of a malformed multipart body are the client's, not the service's.
+    if (req.isMultipart() && /multipart|boundary/i.test(err.message))
+      return sendError(reply, 400, 'bad_multipart', `The multipart request cannot be read (${err.message}). Send multipart/form-data with a boundary and one complete file field (e.g. curl -F file=@image.png).`);
+    (o.log ?? ((l: string) => void process.stderr.write(`${l}\n`)))(`ntsnet serve: internal error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
     return sendError(reply, 500, 'internal_error', `Internal error: ${err.message}. This is a bug or a server-side problem; the service keeps running.`);
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `No route ${req.method} ${req.url.split('?')[0]}. Routes: GET /v1/models, POST /v1/models/{name}/predict, GET /healthz, /readyz, /metrics, /openapi.json, /.`));
@@ -326,8 +337,20 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
         released = true;
         inFlight.set(m.name, (inFlight.get(m.name) ?? 1) - 1);
       };
-      admitted.set(req, { signal: ctl.signal, release, begin: () => void (handling = true) });
+      // An upload still arriving after --timeout-ms gives its slot back and is answered 408: without this, a few slow
+      // or stalled clients would hold every slot of a model until Node's own request timeout, checked every 30 s.
+      const uploadTimer = setTimeout(() => {
+        if (handling || reply.raw.writableEnded) return;
+        release();
+        ctl.abort();
+        metrics.errors.inc({ code: 'upload_timeout' });
+        const body = JSON.stringify({ statusCode: 408, error: 'Request Timeout', code: 'upload_timeout', message: `The image upload did not complete within ${o.timeoutMs} ms (ntsnet serve --timeout-ms). Send the whole body at once, or check the client's network.` });
+        if (!reply.raw.headersSent) reply.raw.writeHead(408, { 'content-type': 'application/json; charset=utf-8', connection: 'close', 'content-length': Buffer.byteLength(body) });
+        reply.raw.end(body, () => req.raw.destroy());
+      }, o.timeoutMs);
+      admitted.set(req, { signal: ctl.signal, release, begin: () => { handling = true; clearTimeout(uploadTimer); } });
       reply.raw.once('close', () => {
+        clearTimeout(uploadTimer);
         if (!reply.raw.writableFinished) ctl.abort();
         if (!handling) release();
       });

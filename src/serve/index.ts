@@ -44,8 +44,11 @@ export const SERVE_DEFAULTS: ServeLimits & { maxBatch: number; maxWaitMs: number
 export interface RunningServer extends ServeApp {
   /** `http://HOST:PORT`. */
   url: string;
-  /** Graceful shutdown: stop accepting, answer in-flight requests, release the models. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown: /readyz turns 503 and new requests get 503 for `drainMs` (default 0) while the port stays open,
+   * then the listener closes, in-flight requests are answered and the models released.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 /**
@@ -61,19 +64,25 @@ export async function startServer(tf: Tf, o: ServeOptions): Promise<RunningServe
   const served = await buildApp({
     tf, models,
     bodyLimit: o.bodyLimit ?? SERVE_DEFAULTS.bodyLimit, maxPixels: o.maxPixels ?? SERVE_DEFAULTS.maxPixels,
-    maxQueue: o.maxQueue ?? SERVE_DEFAULTS.maxQueue, timeoutMs: o.timeoutMs ?? SERVE_DEFAULTS.timeoutMs, apiKey: o.apiKey,
+    maxQueue: o.maxQueue ?? SERVE_DEFAULTS.maxQueue, timeoutMs: o.timeoutMs ?? SERVE_DEFAULTS.timeoutMs, apiKey: o.apiKey, log: o.log,
   });
   try {
     await served.app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 8080 });
   } catch (e) {
     await served.app.close();
-    throw new Error(`Cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 8080}: ${(e as Error).message}. Choose another --port.`);
+    throw new Error(`Cannot listen on ${o.host ?? "127.0.0.1"}:${o.port ?? 8080}: ${(e as Error).message.replace(/\.+$/, "")}. Choose another --port.`);
   }
   const addr = served.app.server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
   return {
     ...served,
     url: `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
-    close: () => (closing ??= (async () => { served.startDraining(); await served.app.close(); })()),
+    close: (drainMs = 0) => (closing ??= (async () => {
+      served.startDraining();
+      // Still listening while draining: /readyz answers 503 and new requests get 503 shutting_down, so a load
+      // balancer sees the instance leave instead of connection errors.
+      if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
+      await served.app.close();
+    })()),
   };
 }
