@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, writeFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -71,4 +71,9 @@ test('predict --engine onnxruntime gives the scores of the default engine (auto-
     assert.match(e.stderr, /--onnx needs --engine onnxruntime/);
     return true;
   });
+  // A damaged model.onnx (cut short, e.g. by a copy that failed) is replaced by a fresh export, not used or kept.
+  writeFileSync(onnx, readFileSync(onnx).subarray(0, 200));
+  const repaired = await run(process.execPath, [cli(), 'predict', path.join(input, 'spot', '0.png'), '--checkpoint', ckpt, '--engine', 'onnxruntime'], { maxBuffer: 1 << 24 });
+  assert.match(repaired.stderr, /exported the checkpoint to .*model\.onnx \(replacing a damaged file there\)/);
+  assert.ok(Math.abs(Number(repaired.stdout.trim().split('\n')[1]!.split('\t')[1]) - sTf) < TOL);
 });
