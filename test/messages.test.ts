@@ -44,3 +44,12 @@ test('one training image (--val-fraction 0): data check and fit both refuse with
   assert.match(f.stderr, msg);
   assert.doesNotMatch(f.stderr, /epoch 1/);
 });
+
+test('fit with NTSNET_CACHE_DIR naming a missing folder says which folder and how to fix it', async () => {
+  const data = await tinyCategory();
+  const missing = path.join(makeTempDir('cache'), 'not-there');
+  const r = runCli(['fit', '--data', data, '--out', path.join(makeTempDir('cache-run'), 'run'), ...FAST_FIT], { env: { NTSNET_CACHE_DIR: missing } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`Cannot create the decoded-image cache in ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\$NTSNET_CACHE_DIR\\): does not exist\\. Create the folder`));
+  assert.doesNotMatch(r.stderr, /mkdtemp|    at /);
+});

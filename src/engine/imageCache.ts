@@ -37,8 +37,14 @@ export class DiskImageCache {
    * Peak memory: a few decoded images. @throws DataError naming a file that cannot be decoded (the cache is removed).
    */
   static async create(paths: readonly string[], size: number, onEach?: () => void): Promise<DiskImageCache> {
-    const base = process.env.NTSNET_CACHE_DIR ?? tmpdir();
-    const dir = mkdtempSync(path.join(base, 'ntsnet-images-'));
+    const base = process.env.NTSNET_CACHE_DIR || tmpdir();
+    let dir: string;
+    try {
+      dir = mkdtempSync(path.join(base, 'ntsnet-images-'));
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
+      throw new Error(`Cannot create the decoded-image cache in ${base} (${process.env.NTSNET_CACHE_DIR ? '$NTSNET_CACHE_DIR' : 'the system temporary folder'}): ${why}. Create the folder, point NTSNET_CACHE_DIR at a writable folder with room for ${paths.length} x ${size} x ${size} x 3 bytes, or unset it.`);
+    }
     const fh = await fsp.open(path.join(dir, 'images.u8'), 'w+');
     const cache = new DiskImageCache(size, paths.length, dir, fh);
     const rec = size * size * 3;
