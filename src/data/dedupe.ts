@@ -20,3 +20,6 @@ export async function dropSameFiles<T>(items: readonly T[], pathOf: (t: T) => st
   }
   return out;
 }
+
+/** The dataset warning for a path {@link dropSameFiles} dropped: `dup` is the same file as `first`. */
+export const sameFileWarning = (dup: string, first: string): string => `${dup} is the same file as ${first} (a link): read once.`;

@@ -29,7 +29,7 @@ import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng.js';
 import { DataError, findBadFiles, skippedBadWarning } from './image.js';
-import { dropSameFiles } from './dedupe.js';
+import { dropSameFiles, sameFileWarning } from './dedupe.js';
 import { MASK_PIXEL_CHECKS_PER_FOLDER, notMaskReason } from './maskLike.js';
 import { mapLimit } from '../util/concurrency.js';
 import { entryKind, IMAGE_EXTENSIONS_TEXT, isImageFile, naturalCompare, readMvtecCategory, type ReadOptions, type TestItem } from './mvtec.js';
@@ -522,10 +522,10 @@ export async function listFolderDataset(spec: FolderSpec, opts: ReadOptions = {}
 
   // One file, one entry, before any split: a linked copy of a normal image could otherwise land in train and test.
   const seenFiles = new Map<string, string>();
-  normalOut = await dropSameFiles(normalOut, (f) => f, seenFiles, (d, f) => warnings.push(`${d} is the same file as ${f} (a link): read once.`));
+  normalOut = await dropSameFiles(normalOut, (f) => f, seenFiles, (d, f) => warnings.push(sameFileWarning(d, f)));
   defectiveOut = await dropSameFiles(defectiveOut, (t) => t.path, seenFiles, (d, f) => {
     if (normalOut.includes(f)) throw new DataError(`Defective image ${d} is the same file as the normal image ${f} (a link): one file cannot be both. Remove the link or the copy.`, d);
-    warnings.push(`${d} is the same file as ${f} (a link): read once.`);
+    warnings.push(sameFileWarning(d, f));
   });
   const root = commonAncestor([...normalDirs, ...abnormalDirs, ...(masksDir ? [masksDir] : [])]);
   return { name: spec.name ?? (path.basename(root) || root), root, normal: normalOut, defective: defectiveOut, normalMasks, scans, warnings };

@@ -12,7 +12,7 @@ import { promises as fsp } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { DataError, findBadFiles, skippedBadWarning } from './image.js';
-import { dropSameFiles } from './dedupe.js';
+import { dropSameFiles, sameFileWarning } from './dedupe.js';
 
 /** File extensions recognised as images (compared case-insensitively). */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif'];
@@ -283,7 +283,7 @@ export async function readMvtecCategory(root: string, opts: ReadOptions = {}): P
   }
   // One file, one entry: a link must not count an image twice, nor put a training image into the test split.
   const seen = new Map<string, string>();
-  const trainOnce = await dropSameFiles(train, (f) => f, seen, (d, f) => warnings.push(`${d} is the same file as ${f} (a link): read once.`));
+  const trainOnce = await dropSameFiles(train, (f) => f, seen, (d, f) => warnings.push(sameFileWarning(d, f)));
   const testOnce = await dropSameFiles(test, (t) => t.path, seen, (d, f) =>
     warnings.push(`Test image ${d} is the same file as ${f} (a link): ${trainOnce.includes(f) ? 'a training image; left out of the test split, where it would inflate the metrics' : 'read once'}.`));
   return { name: path.basename(absRoot), root: absRoot, train: trainOnce, test: testOnce, warnings };

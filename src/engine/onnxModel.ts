@@ -24,12 +24,13 @@ export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx:
   }
   const weights = checkpoint.endsWith('.safetensors') ? checkpoint : path.join(checkpoint, WEIGHTS_FILE);
   const file = checkpoint.endsWith('.safetensors') ? `${checkpoint.slice(0, -'.safetensors'.length)}.onnx` : path.join(checkpoint, 'model.onnx');
-  if (existsSync(file) && statSync(file).mtimeMs >= statSync(weights).mtimeMs && !onnxCheckpointMismatch(readFileSync(file), meta, file)) {
+  const exists = existsSync(file);
+  const why = exists ? onnxCheckpointMismatch(readFileSync(file), meta, file) : undefined;
+  if (exists && !why && statSync(file).mtimeMs >= statSync(weights).mtimeMs) {
     log(`engine onnxruntime: using ${file}`);
     return file;
   }
-  const why = existsSync(file) ? onnxCheckpointMismatch(readFileSync(file), meta, file) : undefined;
-  const replaced = existsSync(file) ? (why ? (/not a readable ONNX/.test(why) ? 'a damaged file' : 'another checkpoint\'s export') : 'an export older than the weights') : undefined;
+  const replaced = exists ? (why ? (/not a readable ONNX/.test(why) ? 'a damaged file' : 'another checkpoint\'s export') : 'an export older than the weights') : undefined;
   await writeFileAtomic(file, modelToOnnx(model, { metadata: onnxIdentity(meta) }));
   log(`engine onnxruntime: exported the checkpoint to ${file}${replaced ? ` (replacing ${replaced} there)` : ''}`);
   return file;

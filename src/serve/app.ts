@@ -48,9 +48,20 @@ export interface ServeApp {
 }
 
 const REASONS: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
+  400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
   499: 'Client Closed Request', 500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
+
+/** The JSON body of every error response. */
+const errorBody = (status: number, code: string, message: string): { statusCode: number; error: string; code: string; message: string } => ({ statusCode: status, error: REASONS[status] ?? 'Error', code, message });
+
+/** 415 for a body that is not an image (any Content-Type the image parsers do not take, application/json included). */
+const notAnImage = (req: FastifyRequest): HttpError =>
+  new HttpError(415, 'unsupported_media_type', `Content-Type '${req.headers['content-type'] ?? '(none)'}' is not an image. Send the image bytes with Content-Type ${IMAGE_MEDIA_TYPES.join(', ')}, or multipart/form-data with one file field.`);
+
+/** 400 for a multipart body that cannot be parsed (no boundary, cut short). */
+const badMultipart = (detail: string): HttpError =>
+  new HttpError(400, 'bad_multipart', `The multipart request cannot be read (${detail}). Send multipart/form-data with a boundary and one complete file field (e.g. curl -F file=@image.png).`);
 
 const errorSchema = {
   type: 'object',
@@ -211,11 +222,12 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
   const sendError = (reply: FastifyReply, status: number, code: string, message: string, headers: Record<string, string> = {}): FastifyReply => {
     metrics.errors.inc({ code });
     for (const [k, v] of Object.entries(headers)) void reply.header(k, v);
-    return reply.code(status).type('application/json; charset=utf-8').send({ statusCode: status, error: REASONS[status] ?? 'Error', code, message });
+    return reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, code, message));
   };
+  const sendHttpError = (reply: FastifyReply, e: HttpError): FastifyReply => sendError(reply, e.statusCode, e.code, e.message, e.headers);
 
   app.setErrorHandler((err: FastifyError | HttpError | Error, req, reply) => {
-    if (err instanceof HttpError) return sendError(reply, err.statusCode, err.code, err.message, err.headers);
+    if (err instanceof HttpError) return sendHttpError(reply, err);
     // Nobody is listening any more; the code is nginx's 499 "client closed request", for the logs and metrics.
     if (err instanceof RequestAbortedError) return sendError(reply, 499, 'client_closed_request', err.message);
     if (err instanceof QueueTimeoutError) return sendError(reply, 504, 'timeout', `${err.message} (ntsnet serve --timeout-ms ${o.timeoutMs}). The service is overloaded: retry later, or add instances.`);
@@ -232,15 +244,15 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         // application/json reaches Fastify's JSON parser before the route sees it: still the wrong media type.
-        return sendError(reply, 415, 'unsupported_media_type', `Content-Type '${req.headers['content-type'] ?? '(none)'}' is not an image. Send the image bytes with Content-Type ${IMAGE_MEDIA_TYPES.join(', ')}, or multipart/form-data with one file field.`);
+        return sendHttpError(reply, notAnImage(req));
       case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-        return sendError(reply, 400, 'bad_multipart', `The multipart request cannot be read (${fe.message}). Send multipart/form-data with a boundary and one file field (e.g. curl -F file=@image.png).`);
+        return sendHttpError(reply, badMultipart(fe.message));
       default:
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return sendError(reply, fe.statusCode, (fe.code ?? 'bad_request').toLowerCase(), fe.message);
     // busboy's parse errors of a malformed multipart body are the client's, not the service's.
     if (req.isMultipart() && /multipart|boundary/i.test(err.message))
-      return sendError(reply, 400, 'bad_multipart', `The multipart request cannot be read (${err.message}). Send multipart/form-data with a boundary and one complete file field (e.g. curl -F file=@image.png).`);
+      return sendHttpError(reply, badMultipart(err.message));
     (o.log ?? ((l: string) => void process.stderr.write(`${l}\n`)))(`ntsnet serve: internal error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
     return sendError(reply, 500, 'internal_error', `Internal error: ${err.message}. This is a bug or a server-side problem; the service keeps running.`);
   });
@@ -343,8 +355,9 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
         if (handling || reply.raw.writableEnded) return;
         release();
         ctl.abort();
+        // Written on the raw response: Fastify's reply belongs to the body parser, which is still waiting.
         metrics.errors.inc({ code: 'upload_timeout' });
-        const body = JSON.stringify({ statusCode: 408, error: 'Request Timeout', code: 'upload_timeout', message: `The image upload did not complete within ${o.timeoutMs} ms (ntsnet serve --timeout-ms). Send the whole body at once, or check the client's network.` });
+        const body = JSON.stringify(errorBody(408, 'upload_timeout', `The image upload did not complete within ${o.timeoutMs} ms (ntsnet serve --timeout-ms). Send the whole body at once, or check the client's network.`));
         if (!reply.raw.headersSent) reply.raw.writeHead(408, { 'content-type': 'application/json; charset=utf-8', connection: 'close', 'content-length': Buffer.byteLength(body) });
         reply.raw.end(body, () => req.raw.destroy());
       }, o.timeoutMs);
@@ -378,7 +391,7 @@ export async function buildApp(o: AppOptions): Promise<ServeApp> {
     } else if (req.body === undefined || req.body === null) {
       throw new HttpError(400, 'empty_body', 'The request has no image: send the image bytes as the body with Content-Type image/png, image/jpeg, ... (e.g. curl --data-binary @image.png -H "Content-Type: image/png").');
     } else {
-      throw new HttpError(415, 'unsupported_media_type', `Content-Type '${req.headers['content-type'] ?? '(none)'}' is not an image. Send the image bytes with Content-Type ${IMAGE_MEDIA_TYPES.join(', ')}, or multipart/form-data with one file field.`);
+      throw notAnImage(req);
     }
     if (signal.aborted) throw new RequestAbortedError('the client disconnected before the image was decoded');
     const want = req.query.map ?? 'none';

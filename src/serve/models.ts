@@ -77,25 +77,30 @@ export interface LoadModelsOptions {
   log?: (line: string) => void;
 }
 
-/** The checkpoint's metadata and its engine, in a worker thread or on this one. */
-async function open(tf: Tf, dir: string, opts: LoadModelsOptions): Promise<{ meta: CheckpointMeta; engine: InferenceEngine }> {
-  if (opts.thread === false) {
-    const { model, meta } = await loadCheckpoint(tf, dir);
+/** The checkpoint's metadata, its thresholds and its engine, in a worker thread or on this one. */
+async function open(tf: Tf, dir: string, opts: LoadModelsOptions): Promise<{ meta: CheckpointMeta; thresholds: EffectiveThresholds; engine: InferenceEngine }> {
+  const thresholdsOf = (meta: CheckpointMeta): EffectiveThresholds => {
     try {
-      effectiveThresholds(meta);
+      return effectiveThresholds(meta);
     } catch (e) {
-      model.dispose();
       throw new Error(`${dir}: ${(e as Error).message}`);
     }
-    return { meta, engine: await openEngine(tf, model, dir, opts.engine, { threads: opts.threads, log: opts.log }) };
+  };
+  if (opts.thread === false) {
+    const { model, meta } = await loadCheckpoint(tf, dir);
+    let thresholds: EffectiveThresholds;
+    try {
+      thresholds = thresholdsOf(meta);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return { meta, thresholds, engine: await openEngine(tf, model, dir, opts.engine, { threads: opts.threads, log: opts.log }) };
   }
+  // Checked before the thread loads the weights: a checkpoint without usable thresholds is refused at once.
   const meta = await readCheckpointMeta(dir);
-  try {
-    effectiveThresholds(meta);
-  } catch (e) {
-    throw new Error(`${dir}: ${(e as Error).message}`);
-  }
-  return { meta, engine: await ThreadedEngine.open({ checkpointDir: dir, choice: opts.engine, threads: opts.threads }, opts.log) };
+  const thresholds = thresholdsOf(meta);
+  return { meta, thresholds, engine: await ThreadedEngine.open({ checkpointDir: dir, choice: opts.engine, threads: opts.threads }, opts.log) };
 }
 
 /** Batch sizes run once at load: all of 1..maxBatch up to 16, beyond that powers of two and maxBatch. */
@@ -115,8 +120,7 @@ export async function loadModels(tf: Tf, specs: readonly ModelSpec[], opts: Load
   const out = new Map<string, ServedModel>();
   try {
     for (const s of specs) {
-      const { meta, engine } = await open(tf, s.dir, opts);
-      const thresholds: EffectiveThresholds = effectiveThresholds(meta);
+      const { meta, thresholds, engine } = await open(tf, s.dir, opts);
       // Warm-up: the first pass of each batch shape is 30-100 % slower (kernel selection), which would land on the
       // latency tail of the first requests; every size up to --max-batch is run once before the first request.
       const px = engine.imageSize * engine.imageSize * 3;
