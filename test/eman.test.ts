@@ -8,7 +8,8 @@ import type { Tensor, Tensor1D, Tensor4D, Variable } from '@tensorflow/tfjs-node
 import { loadTf, type Tf } from '../src/backend/index.js';
 import { BN_EPS, batchNormTrain, type BatchStats } from '../src/model/batchnorm.js';
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../src/model/config.js';
-import { emanPairs, emanUpdate, updateRunningStats } from '../src/model/eman.js';
+import { bnScale, emanMomentumAt, emanPairs, emanUpdate, updateRunningStats } from '../src/model/eman.js';
+import { validateModelConfig } from '../src/model/config.js';
 import { isRunningStat, studentForward } from '../src/model/networks.js';
 import { NTSNet } from '../src/model/ntsnet.js';
 import { disposeParams, type ParamMap } from '../src/model/params.js';
@@ -223,6 +224,47 @@ describe('teacher statistics inside NTSNet.trainStep', () => {
     assert.ok(bns.every((n) => maxAbsDiff(net.teacher.get(n)!, t0.get(n)!) > 0), 'every teacher BN moved');
     for (const [n, v] of net.teacher) if (!isRunningStat(n)) assert.deepEqual(v.dataSync(), t0.get(n), `teacher ${n} must not change`);
     opt.dispose(); x.dispose(); net.dispose();
+  });
+
+  test("'self_ema' with emanScales [3]: only layer3's teacher BatchNorms move; the stem, layer1 and layer2 keep theirs", () => {
+    const net = NTSNet.create(tf, { ...base, teacherNorm: 'self_ema', emanScales: [3] }, 'random', 3);
+    perturbTeacher(net);
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 11) as Tensor4D;
+    const t0 = snapshot(net.teacher);
+    const opt = tf.train.sgd(0.01);
+    net.trainStep(x, opt, { weightDecay: 0, lossReduction: 'sum' });
+    const bns = [...net.teacher.keys()].filter((n) => isRunningStat(n));
+    const moved = (n: string): boolean => maxAbsDiff(net.teacher.get(n)!, t0.get(n)!) > 0;
+    assert.ok(bns.some((n) => n.startsWith('layer3.')), 'the teacher has layer3 BatchNorms');
+    for (const n of bns) assert.equal(moved(n), n.startsWith('layer3.'), `${n} ${n.startsWith('layer3.') ? 'must move' : 'must keep its statistics'}`);
+    opt.dispose(); x.dispose(); net.dispose();
+  });
+
+  test("'self_ema' with the cosine schedule: momentum m at the start, the statistics frozen at the end of training", () => {
+    assert.equal(emanMomentumAt(M, 'cosine', 0), M);
+    assert.equal(emanMomentumAt(M, 'cosine', 1), 1);
+    assert.ok(Math.abs(emanMomentumAt(M, 'cosine', 0.5) - (1 - (1 - M) / 2)) < 1e-12, 'halfway: 1 - (1 - m) / 2');
+    assert.equal(emanMomentumAt(M, 'constant', 0.7), M);
+    assert.equal(emanMomentumAt(M, undefined, 0.7), M);
+    const cfg: ModelConfig = { ...base, teacherNorm: 'self_ema', emanSchedule: 'cosine' };
+    for (const [progress, shouldMove] of [[0, true], [1, false]] as const) {
+      const net = NTSNet.create(tf, cfg, 'random', 3);
+      perturbTeacher(net);
+      const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 11) as Tensor4D;
+      const t0 = snapshot(net.teacher);
+      const opt = tf.train.sgd(0.01);
+      net.trainStep(x, opt, { weightDecay: 0, lossReduction: 'sum', progress });
+      assert.equal(maxAbsDiff(net.teacher.get('bn1.running_mean')!, t0.get('bn1.running_mean')!) > 0, shouldMove, `progress ${progress}: bn1 ${shouldMove ? 'moves' : 'is frozen'}`);
+      opt.dispose(); x.dispose(); net.dispose();
+    }
+  });
+
+  test('bnScale and the config checks of emanSchedule / emanScales', () => {
+    assert.deepEqual(['bn1', 'layer1.0.bn2', 'layer2.0.downsample.1', 'layer3.1.bn1'].map(bnScale), [1, 1, 2, 3]);
+    assert.throws(() => validateModelConfig({ ...base, teacherNorm: 'frozen_bn', emanSchedule: 'cosine' }), /only apply to teacherNorm/);
+    assert.throws(() => validateModelConfig({ ...base, teacherNorm: 'self_ema', emanScales: [4 as 3] }), /emanScales must be/);
+    assert.throws(() => validateModelConfig({ ...base, teacherNorm: 'self_ema', emanSchedule: 'linear' as 'cosine' }), /emanSchedule must be/);
+    validateModelConfig({ ...base, teacherNorm: 'self_ema', emanSchedule: 'cosine', emanScales: [2, 3] });
   });
 
   test("'eman' with a deeper teacher (34 vs 18): teacher BNs without a student twin keep their statistics", () => {

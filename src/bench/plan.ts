@@ -12,11 +12,14 @@ export const ABLATION = {
   ntsnet: { label: '+ both = NTSNet (CoT + self_ema)', studentBlock: 'cot', teacherNorm: 'self_ema' },
   eman: { label: '+ literal EMAN (student statistics)', studentBlock: 'basic', teacherNorm: 'eman' },
   ntsnet_literal: { label: 'CoT + literal EMAN (paper text)', studentBlock: 'cot', teacherNorm: 'eman' },
+  // Teacher-normalisation interpretations (docs/method.md): one change each against `self_ema`.
+  self_ema_cos: { label: '+ teacher norm (self_ema, cosine momentum to 1)', studentBlock: 'basic', teacherNorm: 'self_ema', emanSchedule: 'cosine' },
+  self_ema_l3: { label: '+ teacher norm (self_ema, layer3 statistics only)', studentBlock: 'basic', teacherNorm: 'self_ema', emanScales: [3] },
   // CoT investigation (docs/method.md): one change each against `cot`.
   cot_pool: { label: '+ CoT student, avg-pool downsampling (CoTNet)', studentBlock: 'cot', teacherNorm: 'frozen_bn', cot: { downsample: 'avgpool' } },
   cot_zero: { label: '+ CoT student, zero-initialised value path', studentBlock: 'cot', teacherNorm: 'frozen_bn', cot: { valueInit: 'zero' } },
   cot_g1: { label: '+ CoT student, ungrouped key conv, 1 head', studentBlock: 'cot', teacherNorm: 'frozen_bn', cot: { groups: 1, heads: 1 } },
-} as const satisfies Record<string, { label: string; studentBlock: ModelConfig['studentBlock']; teacherNorm: ModelConfig['teacherNorm']; cot?: Partial<ModelConfig['cot']> }>;
+} as const satisfies Record<string, { label: string; studentBlock: ModelConfig['studentBlock']; teacherNorm: ModelConfig['teacherNorm']; emanSchedule?: ModelConfig['emanSchedule']; emanScales?: readonly LayerId[]; cot?: Partial<ModelConfig['cot']> }>;
 
 export type AblationName = keyof typeof ABLATION;
 export const ABLATION_NAMES = Object.keys(ABLATION) as AblationName[];

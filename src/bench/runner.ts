@@ -46,6 +46,8 @@ export async function planJobs(o: BenchPlanOptions): Promise<Job[]> {
       c.model.teacherNorm = ABLATION[name].teacherNorm;
       const row = ABLATION[name];
       if ('cot' in row) c.model.cot = { ...c.model.cot, ...row.cot };
+      if ('emanSchedule' in row) c.model.emanSchedule = row.emanSchedule;
+      if ('emanScales' in row) c.model.emanScales = [...row.emanScales];
       jobs.push(job(name, c, o.protocol.layerSubsets === 'eval'));
     }
     if (o.protocol.layerSubsets === 'retrain' && o.configs.includes('ntsnet')) {

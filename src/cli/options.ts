@@ -41,6 +41,8 @@ export function addConfigOptions(cmd: Command): Command {
     .addOption(new Option('--cot-value-init <how>', "CoT value path's second 1x1 convolution at initialisation: Kaiming normal (default) or zero").choices(['kaiming', 'zero']))
     .addOption(new Option('--teacher-norm <kind>', "teacher BatchNorm statistics: frozen ImageNet (default, measured best), self_ema (EMA of the teacher's own statistics on the training images), or eman (the paper's text literally: the student's; collapses)").choices(['eman', 'frozen_bn', 'self_ema']))
     .option('--eman-momentum <m>', 'momentum m of the teacher statistics (eman and self_ema)', num)
+    .addOption(new Option('--eman-schedule <kind>', 'momentum schedule of the teacher statistics: constant m (default) or cosine from m to 1 over training').choices(['constant', 'cosine']))
+    .option('--eman-scales <list>', 'feature scales whose teacher statistics follow the moving average, e.g. 3 (1 = stem + layer1, 2 = layer2, 3 = layer3; default all)')
     .option('--layers <list>', 'compared layers, e.g. 1,2,3')
     .addOption(new Option('--fusion <kind>', 'anomaly-map fusion').choices(['sum', 'product']))
     .option('--sigma <px>', 'Gaussian smoothing sigma in pixels (0 = none)', num)
@@ -62,6 +64,7 @@ export function addConfigOptions(cmd: Command): Command {
 /** Options parsed by {@link addConfigOptions}. */
 export interface ConfigFlags {
   preset: string; config?: string; studentBlock?: 'cot' | 'basic'; cotDownsample?: 'strided' | 'avgpool'; cotValueInit?: 'kaiming' | 'zero'; teacherNorm?: 'eman' | 'frozen_bn' | 'self_ema'; emanMomentum?: number;
+  emanSchedule?: 'constant' | 'cosine'; emanScales?: string;
   layers?: string; fusion?: 'sum' | 'product'; sigma?: number; imageSize?: number; epochs?: number; batchSize?: number;
   optimizer?: 'sgd' | 'adam'; lr?: number; momentum?: number; weightDecay?: number; lossReduction?: 'sum' | 'mean';
   valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random'; teacherWeights?: string; download: boolean;
@@ -87,6 +90,8 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   if (f.cotValueInit) m.cot = { ...m.cot, valueInit: f.cotValueInit };
   if (f.teacherNorm) m.teacherNorm = f.teacherNorm;
   if (f.emanMomentum !== undefined) m.emanMomentum = f.emanMomentum;
+  if (f.emanSchedule) m.emanSchedule = f.emanSchedule;
+  if (f.emanScales !== undefined) m.emanScales = f.emanScales.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
   if (f.layers !== undefined) m.layers = f.layers.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
   if (f.fusion) m.fusion = f.fusion;
   if (f.sigma !== undefined) m.sigma = f.sigma;

@@ -186,11 +186,12 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       const batches = chunks(order, c.train.batchSize).slice(0, opts.maxBatchesPerEpoch ?? Infinity);
       const bar = useBar ? new SingleBar({ format: `epoch ${epoch}/${c.train.epochs} |{bar}| {value}/{total} img | loss {loss} | {ips} img/s`, stream: process.stderr }, Presets.shades_classic) : undefined;
       bar?.start(order.length, 0, { loss: '-', ips: '-' });
-      let lossSum = 0, seen = 0;
+      let lossSum = 0, seen = 0, b = 0;
       for (const idx of batches) {
         if (opts.signal?.aborted) { interrupted = true; break; }
         const x = await trainSet.batch(tf, idx);
-        const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction });
+        const progress = ((epoch - 1) * batches.length + b++) / (c.train.epochs * batches.length);
+        const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction, progress });
         x.dispose();
         if (!Number.isFinite(loss)) throw divergedError(c, epoch, `the training loss of batch ${Math.floor(seen / c.train.batchSize) + 1} is ${loss}`);
         lossSum += loss * (c.train.lossReduction === 'sum' ? 1 : idx.length);

@@ -14,6 +14,18 @@ export interface ModelConfig {
   teacherNorm: 'eman' | 'frozen_bn' | 'self_ema';
   /** EMAN momentum m (paper eq. 6-7). */
   emanMomentum: number;
+  /**
+   * Momentum schedule of the teacher statistics (`eman` / `self_ema`; not in the paper, docs/method.md "Teacher
+   * normalisation"): `constant` = m at every step (eq. 6-7 as written, the default when absent); `cosine` = m rises
+   * from `emanMomentum` to 1 over training, m_k = 1 - (1 - m)(cos(pi k / K) + 1) / 2 (BYOL's schedule), so the
+   * statistics settle and the student's target stops moving towards the end.
+   */
+  emanSchedule?: 'constant' | 'cosine';
+  /**
+   * Feature scales whose teacher BatchNorms follow the moving average (`eman` / `self_ema`): scale 1 = the stem
+   * (`bn1`) and layer1, 2 = layer2, 3 = layer3. The others keep their pretrained statistics. Absent = every scale.
+   */
+  emanScales?: LayerId[];
   /** Teacher / student depth (paper Table 4). Only 18 has torchvision weights wired in. */
   teacherDepth: 18 | 34;
   studentDepth: 18 | 34;
@@ -62,6 +74,11 @@ export function validateModelConfig(c: ModelConfig): void {
   if (c.studentBlock !== 'cot' && c.studentBlock !== 'basic') errs.push(`studentBlock must be 'cot' or 'basic' (got ${String(c.studentBlock)})`);
   if (!['eman', 'frozen_bn', 'self_ema'].includes(c.teacherNorm)) errs.push(`teacherNorm must be 'eman', 'frozen_bn' or 'self_ema' (got ${String(c.teacherNorm)})`);
   if (!(c.emanMomentum >= 0 && c.emanMomentum < 1)) errs.push(`emanMomentum must be in [0, 1) (got ${c.emanMomentum})`);
+  if (c.emanSchedule !== undefined && c.emanSchedule !== 'constant' && c.emanSchedule !== 'cosine') errs.push(`emanSchedule must be 'constant' or 'cosine' (got ${String(c.emanSchedule)})`);
+  if (c.emanScales !== undefined && (!Array.isArray(c.emanScales) || c.emanScales.length === 0 || c.emanScales.some((l) => ![1, 2, 3].includes(l)) || new Set(c.emanScales).size !== c.emanScales.length))
+    errs.push(`emanScales must be a non-empty subset of 1,2,3 without repeats (got ${JSON.stringify(c.emanScales)})`);
+  if (c.teacherNorm === 'frozen_bn' && (c.emanSchedule === 'cosine' || c.emanScales !== undefined))
+    errs.push("emanSchedule / emanScales only apply to teacherNorm 'self_ema' or 'eman' (the frozen teacher's statistics never move)");
   if (![18, 34].includes(c.teacherDepth) || ![18, 34].includes(c.studentDepth)) errs.push('teacherDepth/studentDepth must be 18 or 34');
   if (!Array.isArray(c.layers) || c.layers.length === 0 || c.layers.some((l) => ![1, 2, 3].includes(l)) || new Set(c.layers).size !== c.layers.length)
     errs.push(`layers must be a non-empty subset of 1,2,3 without repeats (got ${JSON.stringify(c.layers)})`);

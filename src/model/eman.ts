@@ -18,15 +18,35 @@ export function emanPairs(teacher: ParamMap, stats: BatchStats[]): BatchStats[] 
 }
 
 /**
+ * Feature scale of a teacher BatchNorm path: the stem (`bn1`) and `layer1.*` are scale 1, `layerN.*` scale N.
+ */
+export function bnScale(name: string): number {
+  const m = /^layer(\d+)\./.exec(name);
+  return m ? Number(m[1]) : 1;
+}
+
+/**
+ * Momentum of the teacher statistics at a point of training (ModelConfig.emanSchedule).
+ * @param m - base momentum in [0, 1). @param progress - fraction of the optimiser steps done before this one, in [0, 1].
+ * @returns m for `constant`; 1 - (1 - m)(cos(pi progress) + 1) / 2 for `cosine` (m at the start, 1 at the end).
+ */
+export function emanMomentumAt(m: number, schedule: 'constant' | 'cosine' | undefined, progress: number): number {
+  if (schedule !== 'cosine') return m;
+  const p = Math.min(Math.max(progress, 0), 1);
+  return 1 - ((1 - m) * (Math.cos(Math.PI * p) + 1)) / 2;
+}
+
+/**
  * EMAN update (paper eq. 6-7, Cai et al. 2021): for each paired BatchNorm,
  *   mu_T  <- m * mu_T  + (1 - m) * mu_S
  *   var_T <- m * var_T + (1 - m) * var_S
  * where mu_S, var_S are the student's batch mean and biased batch variance (eq. 4-5) of this step. Affine parameters
- * are not touched. Evaluation uses the updated running statistics (eq. 8).
+ * are not touched. Evaluation uses the updated running statistics (eq. 8). With `scales`, only the BatchNorms of
+ * those feature scales ({@link bnScale}) are updated.
  * @returns the number of BatchNorms updated.
  */
-export function emanUpdate(tf: Tf, teacher: ParamMap, stats: BatchStats[], m: number): number {
-  const pairs = emanPairs(teacher, stats);
+export function emanUpdate(tf: Tf, teacher: ParamMap, stats: BatchStats[], m: number, scales?: readonly number[]): number {
+  const pairs = emanPairs(teacher, stats).filter((s) => !scales || scales.includes(bnScale(s.name)));
   tf.tidy(() => {
     for (const s of pairs) {
       const rm = teacher.get(`${s.name}.running_mean`)!;

@@ -3,7 +3,7 @@ import type { Tf } from '../backend/index.js';
 import { anomalyMap } from './anomalyMap.js';
 import type { BatchStats } from './batchnorm.js';
 import { validateModelConfig, type ModelConfig } from './config.js';
-import { emanUpdate, updateRunningStats } from './eman.js';
+import { emanMomentumAt, emanUpdate, updateRunningStats } from './eman.js';
 import { ntsLoss } from './loss.js';
 import { initParams, isRunningStat, studentForward, studentShapes, teacherForward, teacherShapes } from './networks.js';
 import { countParams, disposeParams, paramsFromTorch, type ParamMap } from './params.js';
@@ -15,6 +15,8 @@ export interface StepOptions {
   weightDecay: number;
   /** Loss reduction over the batch (see {@link ntsLoss}). */
   lossReduction: 'sum' | 'mean';
+  /** Fraction of training's optimiser steps done before this one, in [0, 1] (for ModelConfig.emanSchedule; default 0). */
+  progress?: number;
 }
 
 /** Output of {@link NTSNet.predict}. */
@@ -73,7 +75,8 @@ export class NTSNet {
   /**
    * One optimisation step on a batch: teacher features (no gradient), student forward in training mode, loss
    * (eq. 10-11) + weight decay, optimizer update, then the student's running statistics and, with `eman`, the
-   * teacher's statistics (eq. 6-7) follow the student's batch statistics; with `self_ema`, the teacher's own.
+   * teacher's statistics (eq. 6-7) follow the student's batch statistics; with `self_ema`, the teacher's own (momentum
+   * per ModelConfig.emanSchedule at `opts.progress`, BatchNorms of ModelConfig.emanScales only).
    * @param x - [B, H, W, 3] normalised images. @returns the loss value (without weight decay).
    */
   trainStep(x: Tensor4D, optimizer: Optimizer, opts: StepOptions): number {
@@ -90,9 +93,11 @@ export class NTSNet {
       optimizer.applyGradients(grads);
     });
     updateRunningStats(tf, this.student, stats);
-    if (this.config.teacherNorm === 'eman') emanUpdate(tf, this.teacher, stats, this.config.emanMomentum);
+    const { emanSchedule, emanScales } = this.config;
+    const m = emanMomentumAt(this.config.emanMomentum, emanSchedule, opts.progress ?? 0);
+    if (this.config.teacherNorm === 'eman') emanUpdate(tf, this.teacher, stats, m, emanScales);
     // self_ema: the same moving average, but of the teacher's own batch statistics (every BatchNorm pairs with itself).
-    if (this.config.teacherNorm === 'self_ema') emanUpdate(tf, this.teacher, teacherStats, this.config.emanMomentum);
+    if (this.config.teacherNorm === 'self_ema') emanUpdate(tf, this.teacher, teacherStats, m, emanScales);
     for (const s of [...stats, ...teacherStats]) { s.mean.dispose(); s.variance.dispose(); }
     return lossValue;
   }
