@@ -4,7 +4,11 @@
  * expected detection (image / pixel AUROC, clean vs synthetic) and the detector-health check are computed; the
  * job's test AUROCs from run.json are printed beside them only for comparison (they play no part in the figure).
  *
- *   node dist/benchmarks/expected-detection.js RUN_DIR [--json OUT.json]
+ *   node dist/benchmarks/expected-detection.js RUN_DIR [--json OUT.json] [--configs a,b]
+ *
+ * With --json, rows already in OUT.json for jobs not scored now (their checkpoint is gone, or not in --configs) are
+ * kept, so the file can grow as a run is resumed; `ntsnet benchmark` reads RUN_DIR/expected-detection.json for its
+ * label-free selection table. Finally the label-free rule (src/bench/select.ts) is applied against `baseline`.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -14,9 +18,10 @@ import { forEachTrainedJob } from '../src/bench/trainedJobs.js';
 import { loadImageSet } from '../src/engine/batches.js';
 import { assessDetector } from '../src/engine/health.js';
 import { scoreImageSet } from '../src/engine/score.js';
-import { expectedDetection, makeSyntheticSet } from '../src/engine/synthetic.js';
+import { expectedDetection, makeSyntheticSet, type ExpectedDetection } from '../src/engine/synthetic.js';
+import { labelFreeSelection } from '../src/bench/select.js';
 
-const { values: a, positionals } = parseArgs({ options: { json: { type: 'string' } }, allowPositionals: true });
+const { values: a, positionals } = parseArgs({ options: { json: { type: 'string' }, configs: { type: 'string' } }, allowPositionals: true });
 if (positionals.length !== 1) {
   console.error('usage: expected-detection.js RUN_DIR [--json OUT.json]');
   process.exit(2);
@@ -37,5 +42,14 @@ await forEachTrainedJob(tf, run, async ({ dataset: ds, config: cfg, dir, model, 
   const own = rec?.variants[0];
   console.log(`| ${ds} | ${cfg} | ${pct(ed.imageAuroc)} | ${pct(ed.pixelAuroc)} | ${health.degenerate ? 'YES' : 'no'} | ${pct(own?.imageAuroc)} | ${pct(own?.pixelAuroc)} |`);
   rows.push({ dataset: ds, config: cfg, expectedDetection: ed, health, test: own ?? null });
-});
-if (a.json) writeFileSync(a.json, `${JSON.stringify(rows, null, 1)}\n`);
+}, a.configs ? { configs: a.configs.split(',') } : {});
+type Row = { dataset: string; config: string; expectedDetection: ExpectedDetection };
+const all = rows as Row[];
+if (a.json && existsSync(a.json)) {
+  for (const old of JSON.parse(readFileSync(a.json, 'utf8')) as Row[]) {
+    if (!all.some((r) => r.dataset === old.dataset && r.config === old.config)) { all.push(old); console.log(`| ${old.dataset} | ${old.config} | ${pct(old.expectedDetection.imageAuroc)} | ${pct(old.expectedDetection.pixelAuroc)} | (kept from ${path.basename(a.json)}) | | |`); }
+  }
+}
+if (a.json) writeFileSync(a.json, `${JSON.stringify(all, null, 1)}\n`);
+console.log('\nlabel-free rule (kept only where both synthetic AUROCs rise on every dataset), against baseline:');
+for (const v of labelFreeSelection(all.map((r) => ({ dataset: r.dataset, config: r.config, expected: r.expectedDetection })), 'baseline')) console.log(`  ${v.config}: ${v.verdict} (${v.reasons.join('; ')})`);

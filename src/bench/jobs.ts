@@ -8,6 +8,7 @@ import type { RunConfig } from '../engine/config.js';
 import { evaluate, loadTestMasks } from '../engine/evaluate.js';
 import { fit, type EpochRecord } from '../engine/fit.js';
 import { measureInference, type SpeedResult } from '../engine/speed.js';
+import type { ExpectedDetection } from '../engine/synthetic.js';
 import type { ModelConfig } from '../model/config.js';
 import { NTSNet } from '../model/ntsnet.js';
 import type { TeacherIdentity } from '../model/weights/resolve.js';
@@ -64,6 +65,8 @@ export interface TrainRunRecord {
   variants: (Variant & MapMetrics)[];
   /** Per-image scores of the model's own setting. */
   images: { file: string; label: 0 | 1; defectType: string; score: number }[];
+  /** Label-free figure of the checkpoint (synthetic defects in its held-out normal images; null when it had none). */
+  expectedDetection?: ExpectedDetection | null;
   finishedAt: string;
 }
 
@@ -119,6 +122,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob): Promise<TrainRunRecord
       peakRssMiB: peakRssMiB(), parameters: r.parameterCounts,
       test: { seconds: res.seconds, imagesPerSecond: res.imagesPerSecond, counts: { test: res.counts.test, good: res.counts.good, defective: res.counts.defective }, notes: res.notes },
       variants, images: res.images.map((i) => ({ file: i.file, label: i.label, defectType: i.defectType, score: i.score })),
+      expectedDetection: meta.expectedDetection ?? null,
       finishedAt: new Date().toISOString(),
     };
     await writeJsonAtomic(path.join(job.dir, 'run.json'), rec);

@@ -5,6 +5,7 @@ import type { SpeedRunRecord, TrainRunRecord } from './jobs.js';
 import type { PeerName, PeerRunRecord } from './peers.js';
 import { readRunJson } from './runner.js';
 import { ABLATION, LAYER_SUBSETS, SIGMAS, layerKey, type AblationName } from './plan.js';
+import { labelFreeSelection, type LabelFreeEntry } from './select.js';
 
 /** Run-level facts saved as benchmark.json and printed at the top of the report. */
 export interface BenchMeta {
@@ -32,7 +33,12 @@ export interface BenchResults {
   train: Map<string, TrainRunRecord>;
   peers: Map<string, PeerRunRecord>;
   speed: Map<string, SpeedRunRecord>;
+  /** Label-free figures per (dataset, config): each run.json's, else the run folder's expected-detection.json. */
+  labelFree: LabelFreeEntry[];
 }
+
+/** Name of the file `benchmarks/expected-detection.ts --json` writes into a run folder (rows of dataset, config, expectedDetection). */
+export const EXPECTED_DETECTION_FILE = 'expected-detection.json';
 
 const key = (ds: string, name: string): string => `${ds}/${name}`;
 
@@ -43,7 +49,7 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 
 /** Reads every finished run of a run folder (unfinished ones are simply absent). */
 export async function collectResults(out: string, meta: BenchMeta, trainNames: string[]): Promise<BenchResults> {
-  const r: BenchResults = { meta, train: new Map(), peers: new Map(), speed: new Map() };
+  const r: BenchResults = { meta, train: new Map(), peers: new Map(), speed: new Map(), labelFree: [] };
   for (const d of meta.datasets) {
     for (const n of trainNames) {
       const rec = await readJson<TrainRunRecord>(path.join(out, d.id, n, 'run.json'));
@@ -57,6 +63,13 @@ export async function collectResults(out: string, meta: BenchMeta, trainNames: s
   for (const b of ['basic', 'cot']) {
     const rec = await readJson<SpeedRunRecord>(path.join(out, 'speed', b, 'run.json'));
     if (rec) r.speed.set(b, rec);
+  }
+  // Runs finished before run.json carried the figure have it in expected-detection.json (recomputed from checkpoints).
+  const saved = (await readJson<LabelFreeEntry[] | { dataset: string; config: string; expectedDetection: LabelFreeEntry['expected'] }[]>(path.join(out, EXPECTED_DETECTION_FILE))) ?? [];
+  for (const t of r.train.values()) if (t.expectedDetection) r.labelFree.push({ dataset: t.dataset, config: t.name, expected: t.expectedDetection });
+  for (const e of saved) {
+    const expected = 'expected' in e ? e.expected : e.expectedDetection;
+    if (r.train.has(key(e.dataset, e.config)) && !r.labelFree.some((x) => x.dataset === e.dataset && x.config === e.config)) r.labelFree.push({ dataset: e.dataset, config: e.config, expected });
   }
   return r;
 }
@@ -192,6 +205,22 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
     }
   }
   L.push('');
+
+  // Label-free selection.
+  if (r.labelFree.length) {
+    L.push('## Label-free selection (synthetic defects; no test labels)', '');
+    L.push('Expected detection of each checkpoint: synthetic defects (cut-paste, smooth-noise blobs) pasted into its held-out normal validation images, clean vs defective copies (image AUROC) and the synthetic masks (pixel AUROC). Rule (docs/method.md, "Defaults"): a change to the baseline is kept only where it raises both figures on every dataset.', '');
+    L.push(head(['Dataset', 'Configuration', 'Synthetic image AUROC', 'Synthetic pixel AUROC', 'Validation images']));
+    for (const d of ds) for (const c of m.configs) {
+      const e = r.labelFree.find((x) => x.dataset === d && x.config === c)?.expected;
+      if (e) L.push(row([d, c, pct(e.imageAuroc), pct(e.pixelAuroc), e.images]));
+    }
+    L.push('');
+    if (r.labelFree.some((e) => e.config === 'baseline')) {
+      for (const v of labelFreeSelection(r.labelFree, 'baseline')) L.push(`- **${v.config}: ${v.verdict}** (${v.reasons.join('; ')})`);
+      L.push('');
+    }
+  }
 
   // Table 4.
   L.push('## Table 4: teacher / student depth', '');

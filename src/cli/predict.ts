@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { incompleteTrainingWarning, loadCheckpoint } from '../engine/checkpoint.js';
-import { inspectImages, type InspectOptions, type MapFormat } from '../engine/inspect.js';
+import { chooseEngine } from '../engine/engineChoice.js';
+import { inspectImages, journalEngine, type InspectOptions, type MapFormat } from '../engine/inspect.js';
 import { OnnxDetector } from '../engine/onnxPredict.js';
 import { openOnnxScorer } from '../engine/onnxModel.js';
 import { assertWritableFolder } from '../util/writable.js';
@@ -17,7 +18,7 @@ interface PredictFlags {
   pixelThreshold?: number;
   mapFormat: MapFormat;
   resume: boolean;
-  engine: 'tfjs' | 'onnxruntime';
+  engine: 'auto' | 'tfjs' | 'onnxruntime';
   onnx?: string;
   threads?: number;
   skipBad?: boolean;
@@ -39,7 +40,7 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
     .option('--pixel-threshold <x>', "pixel threshold on map values (overrides the checkpoint's; never above the image threshold)", positive)
     .addOption(new Option('--map-format <fmt>', 'anomaly-map file: 16-bit PNG (scaled, see predictions.json), float32 .npy, or both').choices(['png16', 'npy', 'both']).default('png16'))
     .option('--batch-size <n>', 'images per forward pass (default: the checkpoint\'s evaluation batch size)', positiveInt)
-    .addOption(new Option('--engine <name>', "scoring engine: TF.js (tfjs-node) or onnxruntime-node on the checkpoint's ONNX export").choices(['tfjs', 'onnxruntime']).default('tfjs'))
+    .addOption(new Option('--engine <name>', "scoring engine: auto = the faster of the two for this checkpoint and batch size on this machine (measured once, cached in the checkpoint folder), TF.js (tfjs-node), or onnxruntime-node on the checkpoint's ONNX export").choices(['auto', 'tfjs', 'onnxruntime']).default('auto'))
     .option('--onnx <file>', "ONNX model for --engine onnxruntime (default: model.onnx in the checkpoint folder, exported there when missing or older than the weights); the checkpoint still gives the thresholds")
     .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
     .option('--skip-bad', 'skip unreadable images (zero-byte, truncated, not an image, above the pixel limit) instead of stopping; each is listed with the reason in predictions.csv / predictions.json and in the summary')
@@ -55,12 +56,24 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
       let det: OnnxDetector | undefined;
       try {
         let engineOpts: Pick<InspectOptions, 'scorer' | 'engine'> = {};
-        if (o.onnx && o.engine !== 'onnxruntime') throw new Error('--onnx needs --engine onnxruntime');
-        if (o.engine === 'onnxruntime') {
+        if (o.onnx && o.engine === 'tfjs') throw new Error('--onnx needs --engine onnxruntime (or auto)');
+        let engine = o.engine === 'auto' && o.onnx ? 'onnxruntime' : o.engine;
+        // An interrupted run is resumed with its own engine (a journal of one engine is not resumed by the other).
+        const resumed = engine === 'auto' && o.out !== undefined && o.resume ? await journalEngine(o.out) : undefined;
+        if (resumed === 'tfjs-node' || resumed === 'onnxruntime-node') {
+          engine = resumed === 'tfjs-node' ? 'tfjs' : 'onnxruntime';
+          log(`engine: ${resumed} (the engine of the interrupted run in ${o.out})`);
+        }
+        if (engine === 'auto') {
+          const choice = await chooseEngine(tf, model, o.checkpoint, { batchSize: o.batchSize ?? meta.config.train.evalBatchSize, threads: o.threads, meta, log });
+          log(`engine: ${choice.reason}`);
+          if (choice.onnx) { det = choice.onnx.det; engineOpts = { engine: 'onnxruntime-node', scorer: choice.onnx.scorer }; }
+        } else if (engine === 'onnxruntime') {
           const onnx = await openOnnxScorer(model, o.checkpoint, { onnx: o.onnx, log, meta, threads: o.threads });
           det = onnx.det;
           engineOpts = { engine: 'onnxruntime-node', scorer: onnx.scorer };
-        }
+          if (!resumed) log('engine: onnxruntime-node (--engine onnxruntime)');
+        } else if (!resumed) log('engine: tfjs-node (--engine tfjs)');
         process.stdout.write('path\tscore\tnormalized_score\tlabel\n');
         const r = await inspectImages(tf, model, meta, {
           ...engineOpts,

@@ -315,6 +315,20 @@ function filesFor(base: string, fmt: MapFormat): InspectionFiles {
 }
 
 /** Reads a journal: the header and the complete image lines; a torn last line (killed mid-append) is cut off. */
+/**
+ * The scoring engine recorded by an interrupted run's journal in `out` (read only; nothing is changed), so that
+ * `predict --engine auto` resumes with the engine that run used. @returns undefined when there is no readable journal.
+ */
+export async function journalEngine(out: string): Promise<string | undefined> {
+  const first = (await fsp.readFile(path.join(out, JOURNAL_FILE), 'utf8').catch(() => '')).split('\n', 1)[0]!;
+  try {
+    const h = JSON.parse(first) as Partial<JournalHeader>;
+    return h.type === 'header' ? (h.engine ?? 'tfjs-node') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function readJournal(file: string): Promise<{ header?: JournalHeader; entries: JournalEntry[] }> {
   let text: string;
   try {
