@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
 import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
+import { exportCheckpointInt8, int8Parity } from '../export/int8.js';
 import { exportCheckpointWeb } from '../export/web.js';
 import { assertWritableFile, assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
@@ -22,6 +23,9 @@ interface ExportFlags {
   runs: number;
   threads?: number;
   spinning?: boolean;
+  quantize?: 'int8';
+  calibration?: string;
+  calibrationImages: number;
 }
 
 export function registerExport(program: Command, tfLoader: () => Tf): void {
@@ -44,6 +48,9 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .option('--runs <n>', 'timed runs per batch size and engine', positiveInt, 5)
     .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
     .option('--spinning', "let idle onnxruntime threads busy-wait (onnxruntime's default; off here, slower on a busy CPU)")
+    .addOption(new Option('--quantize <kind>', 'int8: static QDQ quantisation (activations uint8 calibrated on --calibration images, weights int8 per channel; plain student only; docs/export.md "int8")').choices(['int8']))
+    .option('--calibration <input>', 'normal images for --quantize int8 (the training images, e.g. DATA/bottle/train/good): image file, folder or .txt list')
+    .option('--calibration-images <n>', 'at most this many calibration images, evenly spread over --calibration', positiveInt, 64)
     .option('--force', 'overwrite existing output files')
     .action(async (checkpoint: string, o: ExportFlags & { force?: boolean }) => {
       if (!o.force) {
@@ -65,6 +72,30 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
         return;
       }
       const sidecar = o.sidecar ?? defaultSidecarPath(o.out);
+      if (o.quantize && !o.calibration) throw new Error('--quantize int8 needs --calibration with normal images of the product (its training images, e.g. DATA/bottle/train/good)');
+      if (o.calibration && !o.quantize) throw new Error('--calibration is only used with --quantize int8');
+      if (o.quantize) {
+        const r = await exportCheckpointInt8(tf, checkpoint, o.out, sidecar, { calibration: o.calibration!, maxImages: o.calibrationImages, log });
+        let det: OnnxDetector | undefined;
+        try {
+          process.stdout.write(`wrote ${r.onnx} (int8 QDQ, ${(r.bytes / 2 ** 20).toFixed(1)} MiB; calibrated on ${r.calibration.calibrationImages} images of ${o.calibration}, ${r.calibration.activationPoints} activation ranges)\n`);
+          process.stdout.write(`wrote ${r.sidecar}\n`);
+          if (o.verify) {
+            det = await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
+            const d = await int8Parity(tf, r.model, det, r.checkImages);
+            process.stdout.write(`check (int8 onnxruntime vs float32 TF.js, ${d.images} calibration images): max score difference ${(100 * d.scoreRel).toFixed(2)} % of the score, max map difference ${(100 * d.mapRel).toFixed(2)} % of the image's score\n`);
+          }
+          if (o.benchmark) {
+            det ??= await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
+            log(`benchmark: ${r.model.config.imageSize} px, batches ${o.benchmarkBatches.join(',')}, ${o.runs} timed runs each (warm-up excluded); onnxruntime = the int8 model`);
+            await benchmarkEngines(tf, r.model, det, o.benchmarkBatches, { runs: o.runs, log: (l) => void process.stdout.write(`${l}\n`) });
+          }
+        } finally {
+          await det?.dispose();
+          r.model.dispose();
+        }
+        return;
+      }
       const r = await exportCheckpointOnnx(tf, checkpoint, o.out, sidecar);
       const incomplete = incompleteTrainingWarning(r.meta, checkpoint);
       if (incomplete) log(`warning: ${incomplete} (recorded in ${r.sidecar} as "training")`);

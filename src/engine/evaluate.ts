@@ -57,6 +57,8 @@ export interface EvalResult {
 export async function evaluate(
   tf: Tf, model: NTSNet, cat: SplitDataset, batchSize: number, log: (l: string) => void = () => {},
   teacher?: Pick<TeacherIdentity, 'imagenet' | 'form'>,
+  /** Another scoring engine (as `ntsnet test --engine onnxruntime`); default NTSNet.predict on tfjs-node. */
+  scorer?: (set: ImageSet, n: number, keepMaps: boolean) => Promise<{ scores: Float32Array; maps?: Float32Array }>,
 ): Promise<EvalResult> {
   const t0 = Date.now();
   for (const w of cat.warnings) log(`warning: ${w}`);
@@ -81,7 +83,10 @@ export async function evaluate(
     }
     const ts = performance.now();
     const part = new Float32Array(idx.length), maps = new Float32Array(idx.length * hw);
-    predictInto(model, toBatch(tf, set, [...idx.keys()]), part, maps, 0, hw);
+    if (scorer) {
+      const r = await scorer(set, idx.length, true);
+      part.set(r.scores); maps.set(r.maps!);
+    } else predictInto(model, toBatch(tf, set, [...idx.keys()]), part, maps, 0, hw);
     scoreMs += performance.now() - ts;
     scores.set(part, idx[0]!);
     if (pixels && gt) pixels.add(maps, gt);

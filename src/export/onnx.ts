@@ -30,6 +30,7 @@ import { tfToTorchLayout } from '../model/params.js';
 import { RESNET_BLOCKS, STAGES } from '../model/resnet.js';
 import type { RawStateDict, RawTensor } from '../model/weights/safetensors.js';
 import { PbWriter, pbRead, type PbField } from './protobuf.js';
+import { Quantizer, type QuantMode } from './quantize.js';
 
 /** Opset of the default ONNX domain the graph is written for. */
 export const ONNX_OPSET = 17;
@@ -43,7 +44,11 @@ export const ONNX_MAPS = 'anomaly_maps';
 export const ONNX_BATCH_DIM = 'batch';
 
 const FLOAT = 1;
+const UINT8 = 2;
+const INT8 = 3;
+const INT32 = 6;
 const INT64 = 7;
+const TYPED = { uint8: UINT8, int8: INT8, int32: INT32 } as const;
 
 /** Attribute values, tagged with their ONNX type. */
 export type OnnxAttr =
@@ -69,7 +74,7 @@ interface NodeSpec {
 interface Initializer {
   name: string;
   dims: number[];
-  type: typeof FLOAT | typeof INT64;
+  type: typeof FLOAT | typeof INT64 | typeof UINT8 | typeof INT8 | typeof INT32;
   raw: Uint8Array;
 }
 
@@ -82,7 +87,7 @@ export class OnnxGraphBuilder {
   private readonly inits: Initializer[] = [];
   private readonly initNames = new Set<string>();
   private readonly inputs: { name: string; dims: OnnxDim[] }[] = [];
-  private readonly outputs: { name: string; dims: OnnxDim[] }[] = [];
+  private readonly outputs: { name: string; dims: OnnxDim[] | null }[] = [];
   private counter = 0;
 
   /** A fresh value name `prefix_N`. */
@@ -96,8 +101,8 @@ export class OnnxGraphBuilder {
     return name;
   }
 
-  /** Declares a float32 graph output (an existing value name). */
-  output(name: string, dims: OnnxDim[]): void {
+  /** Declares a float32 graph output (an existing value name); `null` dims = shape left to the runtime. */
+  output(name: string, dims: OnnxDim[] | null): void {
     this.outputs.push({ name, dims });
   }
 
@@ -106,6 +111,12 @@ export class OnnxGraphBuilder {
     if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`initializer ${name}: ${data.length} values for shape [${dims}]`);
     const copy = Float32Array.from(data);
     return this.addInit(name, dims, FLOAT, new Uint8Array(copy.buffer));
+  }
+
+  /** uint8 / int8 / int32 initializer (quantised weights, zero points, biases). */
+  typedInit(name: string, dims: number[], type: keyof typeof TYPED, data: Uint8Array | Int8Array | Int32Array): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`initializer ${name}: ${data.length} values for shape [${dims}]`);
+    return this.addInit(name, dims, TYPED[type], new Uint8Array(data.slice().buffer));
   }
 
   /** int64 initializer (shapes, pads, axes). */
@@ -186,10 +197,13 @@ function encodeAttr(name: string, a: OnnxAttr): PbWriter {
   }
 }
 
-function valueInfo(name: string, dims: OnnxDim[]): PbWriter {
-  const shape = new PbWriter();
-  for (const d of dims) shape.message(1, typeof d === 'number' ? new PbWriter().varint(1, d) : new PbWriter().string(2, d));
-  const tensor = new PbWriter().varint(1, FLOAT).message(2, shape);
+function valueInfo(name: string, dims: OnnxDim[] | null): PbWriter {
+  const tensor = new PbWriter().varint(1, FLOAT);
+  if (dims) {
+    const shape = new PbWriter();
+    for (const d of dims) shape.message(1, typeof d === 'number' ? new PbWriter().varint(1, d) : new PbWriter().string(2, d));
+    tensor.message(2, shape);
+  }
   return new PbWriter().string(1, name).message(2, new PbWriter().message(1, tensor));
 }
 
@@ -207,7 +221,36 @@ class NetEmitter {
     private readonly state: RawStateDict,
     /** Initializer name prefix, `teacher` or `student`. */
     private readonly prefix: string,
+    /** Set for the folded / quantised graphs of `--quantize int8` (calibration and int8). */
+    readonly q?: Quantizer,
   ) {}
+
+  /** Activation point `<prefix>.<id>` (identity without a quantizer). */
+  act(id: string, x: string): string {
+    return this.q ? this.q.act(`${this.prefix}.${id}`, x) : x;
+  }
+
+  /**
+   * Convolution followed by evaluation-mode BatchNorm. Without a quantizer: Conv + BatchNormalization (as exported
+   * always). With one: the BatchNorm folded into the filter and a bias, w' = w g / sqrt(v + eps),
+   * b' = beta - mu g / sqrt(v + eps), and in int8 graphs the filter and bias as DequantizeLinear of int8 / int32.
+   */
+  convBn(x: string, conv: string, bn: string, stride: number, pad: number): string {
+    if (!this.q) return this.norm(this.conv(x, conv, stride, pad), bn);
+    const { dims, data } = hwioToOihw(this.raw(`${conv}.weight`));
+    const [gm, bt, mu, vr] = ['weight', 'bias', 'running_mean', 'running_var'].map((k) => this.raw(`${bn}.${k}`).data);
+    const outC = dims[0]!, per = data.length / outC;
+    const w = new Float32Array(data.length), b = new Float32Array(outC);
+    for (let c = 0; c < outC; c++) {
+      const f = gm![c]! / Math.sqrt(vr![c]! + BN_EPS);
+      for (let i = c * per; i < (c + 1) * per; i++) w[i] = data[i]! * f;
+      b[c] = bt![c]! - mu![c]! * f;
+    }
+    const attrs: Record<string, OnnxAttr> = { kernel_shape: ints([dims[2]!, dims[3]!]), strides: ints([stride, stride]), pads: ints([pad, pad, pad, pad]), dilations: ints([1, 1]), group: int(1) };
+    const n = `${this.prefix}.${conv}`;
+    const p = this.q.int8 ? this.q.convParams(n, dims, w, b, x) : { w: this.g.floatInit(`${n}.weight_folded`, dims, w), b: this.g.floatInit(`${n}.bias_folded`, [outC], b) };
+    return this.g.op('Conv', [x, p.w, p.b], attrs);
+  }
 
   private raw(name: string): RawTensor {
     const t = this.state.get(name);
@@ -289,10 +332,11 @@ function emitCot(g: OnnxGraphBuilder, e: NetEmitter, x: string, size: number, na
 function emitTrunk(g: OnnxGraphBuilder, e: NetEmitter, x: string, imageSize: number, depth: 18 | 34, layers: readonly LayerId[], block: 'plain' | 'cot', cfg: ModelConfig): { name: string; size: number; channels: number }[] {
   const want = [...layers].sort();
   const last = want[want.length - 1]!;
-  let h = g.op('Relu', [e.norm(e.conv(x, 'conv1', 2, 3), 'bn1')]);
+  if (e.q && block === 'cot') throw new Error("int8 export supports the plain student (the default, --student-block basic); a CoT student's attention path has no int8 form here: export it without --quantize");
+  let h = e.act('stem', g.op('Relu', [e.convBn(x, 'conv1', 'bn1', 2, 3)]));
   let size = convOut(imageSize, 7, 2, 3);
   // MaxPool pads with -inf; the TF code pads with zeros, equal here because the input is post-ReLU (>= 0).
-  h = g.op('MaxPool', [h], { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) });
+  h = e.act('pool', g.op('MaxPool', [h], { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }));
   size = convOut(size, 3, 2, 1);
   const out: { name: string; size: number; channels: number }[] = [];
   let inC = 64;
@@ -303,16 +347,27 @@ function emitTrunk(g: OnnxGraphBuilder, e: NetEmitter, x: string, imageSize: num
       const s = i === 0 ? stride : 1;
       const blockConv = (v: string, name: string, sz: number, st: number): { y: string; size: number } =>
         block === 'cot' ? emitCot(g, e, v, sz, name, channels, st, cfg) : { y: e.conv(v, name, st, 1), size: convOut(sz, 3, st, 1) };
-      const c1 = blockConv(h, `${p}.conv1`, size, s);
-      let y = g.op('Relu', [e.norm(c1.y, `${p}.bn1`)]);
-      const c2 = blockConv(y, `${p}.conv2`, c1.size, 1);
-      y = e.norm(c2.y, `${p}.bn2`);
-      const shortcut = s !== 1 || inC !== channels ? e.norm(e.conv(h, `${p}.downsample.0`, s, 0), `${p}.downsample.1`) : h;
-      h = g.op('Relu', [g.op('Add', [y, shortcut])]);
-      size = c2.size;
+      let y: string, c2size: number;
+      if (e.q) {
+        y = e.act(`${p}.relu1`, g.op('Relu', [e.convBn(h, `${p}.conv1`, `${p}.bn1`, s, 1)]));
+        c2size = convOut(convOut(size, 3, s, 1), 3, 1, 1);
+        y = e.act(`${p}.bn2`, e.convBn(y, `${p}.conv2`, `${p}.bn2`, 1, 1));
+      } else {
+        const c1 = blockConv(h, `${p}.conv1`, size, s);
+        y = g.op('Relu', [e.norm(c1.y, `${p}.bn1`)]);
+        const c2 = blockConv(y, `${p}.conv2`, c1.size, 1);
+        y = e.norm(c2.y, `${p}.bn2`);
+        c2size = c2.size;
+      }
+      const shortcut = s !== 1 || inC !== channels ? e.act(`${p}.downsample`, e.convBn(h, `${p}.downsample.0`, `${p}.downsample.1`, s, 0)) : h;
+      const hf = g.op('Relu', [g.op('Add', [y, shortcut])]);
+      size = c2size;
       inC = channels;
+      const last = i === RESNET_BLOCKS[depth][l - 1]! - 1;
+      // The compared features stay float32; what the next block reads is quantised.
+      if (last && want.includes(l as LayerId)) out.push({ name: hf, size, channels: inC });
+      h = last && l === want[want.length - 1] ? hf : e.act(`${p}.out`, hf);
     }
-    if (want.includes(l as LayerId)) out.push({ name: h, size, channels: inC });
   }
   return out;
 }
@@ -336,6 +391,11 @@ export interface OnnxBuildOptions {
    * (`distance_layerL`), for diagnosing differences between runtimes.
    */
   debugOutputs?: boolean;
+  /**
+   * `--quantize int8` (src/export/quantize.ts): `calibrate` builds the BatchNorm-folded float32 graph with every
+   * activation point as an extra output `calib:<id>`; `int8` the QDQ graph with the calibrated ranges.
+   */
+  quant?: QuantMode;
 }
 
 /**
@@ -351,8 +411,10 @@ export function buildNtsnetOnnx(cfg: ModelConfig, teacher: RawStateDict, student
   const x = g.input(ONNX_INPUT, [ONNX_BATCH_DIM, 3, S, S]);
   const layers = [...cfg.layers].sort() as LayerId[];
   if (maxLayer(layers) > 3) throw new Error('ONNX export: layers must be within 1..3');
-  const ft = emitTrunk(g, new NetEmitter(g, teacher, 'teacher'), x, S, cfg.teacherDepth, layers, 'plain', cfg);
-  const fs = emitTrunk(g, new NetEmitter(g, student, 'student'), x, S, cfg.studentDepth, layers, cfg.studentBlock === 'cot' ? 'cot' : 'plain', cfg);
+  const q = opts.quant ? new Quantizer(g, opts.quant) : undefined;
+  const xin = q ? q.act('input', x) : x;
+  const ft = emitTrunk(g, new NetEmitter(g, teacher, 'teacher', q), xin, S, cfg.teacherDepth, layers, 'plain', cfg);
+  const fs = emitTrunk(g, new NetEmitter(g, student, 'student', q), xin, S, cfg.studentDepth, layers, cfg.studentBlock === 'cot' ? 'cot' : 'plain', cfg);
 
   const axes1 = g.int64Init('const.axes_c', [1]);
   const eps = g.floatInit('const.l2_eps', [], Float32Array.of(1e-12));

@@ -1,0 +1,148 @@
+/**
+ * `ntsnet export --format onnx --quantize int8`: calibration of the activation ranges on normal images with
+ * onnxruntime-node, then the QDQ graph (src/export/quantize.ts). docs/export.md, "int8".
+ */
+import type { Tf } from '../backend/index.js';
+import { loadImageSet } from '../engine/batches.js';
+import { loadCheckpoint, type CheckpointMeta } from '../engine/checkpoint.js';
+import { loadOrt, type OnnxDetector } from '../engine/onnxPredict.js';
+import { collectInspectionInputs } from '../engine/predict.js';
+import { NTSNET_VERSION } from '../engine/paths.js';
+import type { NTSNet } from '../model/ntsnet.js';
+import { paramsToRaw } from '../model/params.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { onnxIdentity, onnxSidecar } from './index.js';
+import { buildNtsnetOnnx, ONNX_INPUT } from './onnx.js';
+import { CALIB_PREFIX, type ActRange } from './quantize.js';
+
+/** What the int8 export records about its calibration (also stored as the model's `ntsnet.quantization` metadata). */
+export interface Int8Calibration {
+  scheme: string;
+  calibrationImages: number;
+  activationPoints: number;
+}
+
+/** NHWC [b, S, S, 3] -> NCHW. */
+function toNchw(x: Float32Array, b: number, S: number): Float32Array {
+  const plane = S * S, out = new Float32Array(x.length);
+  for (let i = 0; i < b; i++) for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[i * 3 * plane + c * plane + p] = x[i * 3 * plane + 3 * p + c]!;
+  return out;
+}
+
+/**
+ * Observed [min, max] of every activation point over the calibration images (the BatchNorm-folded float32 graph,
+ * run by onnxruntime-node).
+ * @param images - normalised images, each [S, S, 3] float32 NHWC (as loadImageSet gives), at the model's size.
+ * @throws Error when no images are given.
+ */
+export async function calibrateInt8(model: NTSNet, images: readonly Float32Array[], batchSize = 8): Promise<Map<string, ActRange>> {
+  if (!images.length) throw new Error('int8 export: no calibration images (pass normal images of the product with --calibration)');
+  const cfg = model.config, S = cfg.imageSize;
+  const bytes = buildNtsnetOnnx(cfg, paramsToRaw(model.teacher), paramsToRaw(model.student), { producerVersion: NTSNET_VERSION, quant: { mode: 'calibrate' } });
+  const ort = await loadOrt();
+  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'basic', executionProviders: ['cpu'] });
+  const names = session.outputNames.filter((n) => n.startsWith(CALIB_PREFIX));
+  const ranges = new Map<string, ActRange>();
+  try {
+    for (let i = 0; i < images.length; i += batchSize) {
+      const b = Math.min(batchSize, images.length - i);
+      const x = new Float32Array(b * S * S * 3);
+      for (let k = 0; k < b; k++) x.set(images[i + k]!, k * S * S * 3);
+      const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', toNchw(x, b, S), [b, 3, S, S]) }, names);
+      for (const n of names) {
+        const d = out[n]!.data as Float32Array;
+        let lo = Infinity, hi = -Infinity;
+        for (let k = 0; k < d.length; k++) { const v = d[k]!; if (v < lo) lo = v; if (v > hi) hi = v; }
+        const id = n.slice(CALIB_PREFIX.length), r = ranges.get(id);
+        ranges.set(id, r ? { min: Math.min(r.min, lo), max: Math.max(r.max, hi) } : { min: lo, max: hi });
+        out[n]!.dispose();
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return ranges;
+}
+
+/**
+ * The int8 QDQ ONNX model of `model`, calibrated on `images` (normal images of the product: use its training images).
+ * Same input and outputs as the float32 export.
+ * @throws Error for a CoT student (no int8 form), or without calibration images.
+ */
+export async function modelToInt8Onnx(model: NTSNet, images: readonly Float32Array[], opts: { metadata?: Record<string, string>; batchSize?: number } = {}): Promise<{ bytes: Uint8Array; calibration: Int8Calibration }> {
+  if (model.config.studentBlock === 'cot') throw new Error("int8 export supports the plain student (the default, --student-block basic); a CoT student's attention path has no int8 form here: export it without --quantize");
+  const ranges = await calibrateInt8(model, images, opts.batchSize);
+  const calibration: Int8Calibration = {
+    scheme: 'QDQ; activations uint8 per tensor (min/max over the calibration images); weights int8 symmetric per output channel in 7 bits (+-63); biases int32; BatchNorm folded; compared features float32',
+    calibrationImages: images.length, activationPoints: ranges.size,
+  };
+  const bytes = buildNtsnetOnnx(model.config, paramsToRaw(model.teacher), paramsToRaw(model.student), {
+    producerVersion: NTSNET_VERSION, quant: { mode: 'int8', ranges },
+    docString: 'NTSNet anomaly detector, int8 QDQ (ntsnet export --quantize int8): images [batch,3,S,S] ImageNet-normalised RGB -> scores [batch], anomaly_maps [batch,S,S]',
+    metadata: { 'ntsnet.model_config': JSON.stringify(model.config), 'ntsnet.quantization': JSON.stringify(calibration), ...opts.metadata },
+  });
+  return { bytes, calibration };
+}
+
+/** Up to `n` of `files`, evenly spread over the list (deterministic). */
+export function spreadSample<T>(files: readonly T[], n: number): T[] {
+  if (files.length <= n) return [...files];
+  return Array.from({ length: n }, (_, i) => files[Math.floor((i * files.length) / n)]!);
+}
+
+/**
+ * Compares the int8 model with TF.js's float32 NTSNet.predict on real images: max |score difference| relative to the
+ * score, and max |map difference| relative to each image's map maximum.
+ * @param images - normalised [S, S, 3] images at the model's size.
+ */
+export async function int8Parity(tf: Tf, model: NTSNet, det: OnnxDetector, images: readonly Float32Array[]): Promise<{ scoreRel: number; mapRel: number; images: number }> {
+  const S = model.config.imageSize, hw = S * S;
+  let scoreRel = 0, mapRel = 0;
+  for (const img of images) {
+    const x = tf.tensor4d(img, [1, S, S, 3]);
+    const p = model.predict(x);
+    const refMap = p.maps.dataSync() as Float32Array, ref = (p.scores.dataSync() as Float32Array)[0]!;
+    p.maps.dispose(); p.scores.dispose(); x.dispose();
+    const o = await det.run(img, 1, S, S);
+    scoreRel = Math.max(scoreRel, Math.abs(o.scores[0]! - ref) / Math.abs(ref));
+    let dm = 0;
+    for (let i = 0; i < hw; i++) dm = Math.max(dm, Math.abs(o.maps[i]! - refMap[i]!));
+    mapRel = Math.max(mapRel, dm / Math.abs(ref));
+  }
+  return { scoreRel, mapRel, images: images.length };
+}
+
+/** Result of {@link exportCheckpointInt8}. */
+export interface Int8ExportResult {
+  onnx: string;
+  sidecar: string;
+  bytes: number;
+  calibration: Int8Calibration;
+  model: NTSNet;
+  meta: CheckpointMeta;
+  /** Up to 8 of the calibration images, for the caller's parity check. */
+  checkImages: Float32Array[];
+}
+
+/**
+ * `ntsnet export CKPT --format onnx --quantize int8 --calibration IMAGES --out FILE`: loads the checkpoint, calibrates
+ * on up to `maxImages` of the images (evenly spread), writes the int8 ONNX file (with the checkpoint's identity, so that
+ * `predict --onnx FILE` accepts it) and its sidecar. The caller disposes `model`.
+ * @throws Error for a CoT student, an unreadable image (named), or no images.
+ */
+export async function exportCheckpointInt8(tf: Tf, checkpoint: string, out: string, sidecar: string, o: { calibration: string; maxImages: number; log: (l: string) => void }): Promise<Int8ExportResult> {
+  const { model, meta } = await loadCheckpoint(tf, checkpoint);
+  try {
+    const inputs = await collectInspectionInputs(o.calibration);
+    const files = spreadSample(inputs.files, o.maxImages);
+    o.log(`int8: calibrating on ${files.length} of ${inputs.files.length} image(s) in ${o.calibration}`);
+    const set = await loadImageSet(files, model.config.imageSize);
+    const { bytes, calibration } = await modelToInt8Onnx(model, set.images, { metadata: onnxIdentity(meta) });
+    await writeFileAtomic(out, bytes);
+    await writeJsonAtomic(sidecar, { ...onnxSidecar(model.config, out, meta), quantization: { ...calibration, calibrationSource: o.calibration } });
+    return { onnx: out, sidecar, bytes: bytes.length, calibration, model, meta, checkImages: spreadSample(set.images, 8) };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
