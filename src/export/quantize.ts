@@ -66,7 +66,8 @@ export class Quantizer {
   act(id: string, x: string): string {
     this.points.push(id);
     if (this.mode.mode === 'calibrate') {
-      this.g.output(this.g.op('Identity', [x], {}, `${CALIB_PREFIX}${id}`), []);
+      // Every activation point is NCHW; distinct symbolic names, so that the runtime infers the sizes itself.
+      this.g.output(this.g.op('Identity', [x], {}, `${CALIB_PREFIX}${id}`), ['batch', `${id}.C`, `${id}.H`, `${id}.W`]);
       return x;
     }
     const r = this.mode.ranges.get(id);

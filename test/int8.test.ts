@@ -1,0 +1,67 @@
+/**
+ * `ntsnet export --quantize int8` (src/export/quantize.ts, int8.ts): the QDQ graph's structure, onnxruntime's fusion
+ * into integer kernels, parity with float32 TF.js on real PNG images (bound below), and its use by `predict --onnx` and
+ * `test --engine onnxruntime --onnx`. The teacher is the ImageNet trunk from ../shared/weights when present.
+ */
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { readOnnxSummary } from '../src/export/index.js';
+import { makeMvtecCategory, makeTempDir, repoRoot, sharedWeightsPath } from './helpers.js';
+
+const run = promisify(execFile);
+const cli = (): string => path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+/** Largest accepted |int8 score - float32 score| / float32 score on the check images (measured: see the diagnostic). */
+const SCORE_REL_BOUND = 0.1;
+
+test('int8 export: QDQ graph fused into QLinearConv by onnxruntime, scores within 10 % of float32, usable by predict and test', { timeout: 600_000 }, async (t) => {
+  const tmp = makeTempDir('int8');
+  const data = await makeMvtecCategory(path.join(tmp, 'widget'), { train: 10, good: 4, defective: 4 });
+  const trunk = sharedWeightsPath('resnet18-imagenet-trunk.safetensors');
+  if (!trunk) t.diagnostic('../shared/weights/resnet18-imagenet-trunk.safetensors absent: random teacher');
+  const ckpt = path.join(tmp, 'run');
+  await run(process.execPath, [cli(), 'fit', '--data', data, '--out', ckpt, '--preset', 'tiny', '--epochs', '3', ...(trunk ? ['--teacher-weights', trunk] : [])], { maxBuffer: 1 << 24 });
+  const onnx = path.join(tmp, 'int8.onnx');
+
+  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--out', onnx]), (e: { stderr: string }) => /--quantize int8 needs --calibration/.test(e.stderr));
+  const ex = await run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--calibration', path.join(data, 'train', 'good'), '--out', onnx], { maxBuffer: 1 << 24 });
+  assert.match(ex.stdout, /wrote .*int8\.onnx \(int8 QDQ, .* calibrated on 10 images/);
+  const m = /max score difference ([\d.]+) % of the score, max map difference ([\d.]+) %/.exec(ex.stdout);
+  assert.ok(m, ex.stdout);
+  t.diagnostic(`int8 vs float32 TF.js on 8 training images: max score difference ${m[1]} %, max map difference ${m[2]} % of the score`);
+  assert.ok(Number(m[1]) / 100 < SCORE_REL_BOUND, `score difference ${m[1]} %`);
+
+  // Structure: every trunk convolution reads DequantizeLinear'd int8 weights; the metadata says how it was calibrated.
+  const s = readOnnxSummary(readFileSync(onnx));
+  assert.equal(s.ops.BatchNormalization, undefined, 'BatchNorm folded');
+  assert.ok((s.ops.QuantizeLinear ?? 0) >= 40 && (s.ops.DequantizeLinear ?? 0) >= 100, JSON.stringify(s.ops));
+  const q = JSON.parse(s.metadata['ntsnet.quantization']!) as { calibrationImages: number; activationPoints: number };
+  assert.equal(q.calibrationImages, 10);
+  assert.ok(s.metadata['ntsnet.weights_sha256'], 'bound to the checkpoint like a float32 export');
+  // onnxruntime turns the QDQ groups into integer kernels (level "extended" keeps its fusions inspectable).
+  const ort = await import('onnxruntime-node');
+  const optimized = path.join(tmp, 'int8.opt.onnx');
+  const sess = await ort.InferenceSession.create(onnx, { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized });
+  await sess.release();
+  const fused = readOnnxSummary(readFileSync(optimized)).ops;
+  t.diagnostic(`onnxruntime's fused graph: ${JSON.stringify(fused)}`);
+  assert.equal(fused.QLinearConv, 30, 'all 30 trunk convolutions (teacher 15 + student 15) run as QLinearConv');
+
+  // predict --onnx and test --engine onnxruntime --onnx run it; test records the engine and the quantisation.
+  const pred = await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ckpt, '--onnx', onnx], { maxBuffer: 1 << 24 });
+  assert.equal(pred.stdout.trim().split('\n').length, 9, 'header + 8 images');
+  const out = path.join(tmp, 'eval');
+  await run(process.execPath, [cli(), 'test', '--checkpoint', ckpt, '--data', data, '--out', out, '--engine', 'onnxruntime', '--onnx', onnx], { maxBuffer: 1 << 24 });
+  const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as { engine: { name: string; quantization: { calibrationImages: number } | null }; results: { imageAuroc: number | null }[] };
+  assert.equal(res.engine.name, 'onnxruntime-node');
+  assert.equal(res.engine.quantization?.calibrationImages, 10);
+  assert.ok(res.results[0]!.imageAuroc !== null);
+
+  // A CoT student has no int8 form: refused with the way out.
+  const cot = path.join(tmp, 'cot');
+  await run(process.execPath, [cli(), 'fit', '--data', data, '--out', cot, '--preset', 'tiny', '--epochs', '1', '--student-block', 'cot', ...(trunk ? ['--teacher-weights', trunk] : [])], { maxBuffer: 1 << 24 });
+  await assert.rejects(run(process.execPath, [cli(), 'export', cot, '--quantize', 'int8', '--calibration', path.join(data, 'train', 'good'), '--out', path.join(tmp, 'cot.onnx')]), (e: { stderr: string }) => /int8 export supports the plain student .* export it without --quantize/.test(e.stderr));
+});
