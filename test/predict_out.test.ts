@@ -20,9 +20,10 @@ test('predict --out: concurrent run refused by the lock; foreign or other-run fo
 
   // 1. Two predicts into one folder: the second stops at once, naming the other process; the first finishes.
   const out = path.join(makeTempDir('pout'), 'o');
-  const first = startCli(['predict', many, '--checkpoint', checkpoint, '--out', out, '--batch-size', '1']);
+  // --engine tfjs: the default engine choice times both engines first, which would let the first run finish early.
+  const first = startCli(['predict', many, '--checkpoint', checkpoint, '--out', out, '--batch-size', '1', '--engine', 'tfjs']);
   await first.waitFor(/^p00\.png|p00\.png/m, 120_000); // it holds the lock once it scores
-  const second = runCli(['predict', few, '--checkpoint', other, '--out', out]);
+  const second = runCli(['predict', few, '--checkpoint', other, '--out', out, '--engine', 'tfjs']);
   assert.equal(second.status, 1, second.stderr);
   assert.match(second.stderr, /in use by another ntsnet predict \(process \d+/);
   assert.equal((await first.done).status, 0, first.out.stderr);
