@@ -5,7 +5,7 @@ import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
 import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
-import { exportCheckpointInt8, int8Parity } from '../export/int8.js';
+import { exportCheckpointInt8, INT8_PERCENTILE, int8Parity } from '../export/int8.js';
 import { exportCheckpointWeb } from '../export/web.js';
 import { assertWritableFile, assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
@@ -26,6 +26,7 @@ interface ExportFlags {
   quantize?: 'int8';
   calibration?: string;
   calibrationImages: number;
+  calibrationPercentile: number;
 }
 
 export function registerExport(program: Command, tfLoader: () => Tf): void {
@@ -51,6 +52,7 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .addOption(new Option('--quantize <kind>', 'int8: static QDQ quantisation (activations uint8 calibrated on --calibration images, weights int8 per channel; plain student only; docs/export.md "int8")').choices(['int8']))
     .option('--calibration <input>', 'normal images for --quantize int8 (the training images, e.g. DATA/bottle/train/good): image file, folder or .txt list')
     .option('--calibration-images <n>', 'at most this many calibration images, evenly spread over --calibration', positiveInt, 64)
+    .option('--calibration-percentile <q>', 'activation ranges from the (1 - q, q) quantiles of the calibration values (1 = min / max)', positive, INT8_PERCENTILE)
     .option('--force', 'overwrite existing output files')
     .action(async (checkpoint: string, o: ExportFlags & { force?: boolean }) => {
       if (!o.force) {
@@ -74,8 +76,9 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
       const sidecar = o.sidecar ?? defaultSidecarPath(o.out);
       if (o.quantize && !o.calibration) throw new Error('--quantize int8 needs --calibration with normal images of the product (its training images, e.g. DATA/bottle/train/good)');
       if (o.calibration && !o.quantize) throw new Error('--calibration is only used with --quantize int8');
+      if (!(o.calibrationPercentile > 0.5 && o.calibrationPercentile <= 1)) throw new Error(`--calibration-percentile must be in (0.5, 1], e.g. 0.9999 (got ${o.calibrationPercentile})`);
       if (o.quantize) {
-        const r = await exportCheckpointInt8(tf, checkpoint, o.out, sidecar, { calibration: o.calibration!, maxImages: o.calibrationImages, log });
+        const r = await exportCheckpointInt8(tf, checkpoint, o.out, sidecar, { calibration: o.calibration!, maxImages: o.calibrationImages, percentile: o.calibrationPercentile, log });
         let det: OnnxDetector | undefined;
         try {
           process.stdout.write(`wrote ${r.onnx} (int8 QDQ, ${(r.bytes / 2 ** 20).toFixed(1)} MiB; calibrated on ${r.calibration.calibrationImages} images of ${o.calibration}, ${r.calibration.activationPoints} activation ranges)\n`);
@@ -83,7 +86,7 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
           if (o.verify) {
             det = await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
             const d = await int8Parity(tf, r.model, det, r.checkImages);
-            process.stdout.write(`check (int8 onnxruntime vs float32 TF.js, ${d.images} calibration images): max score difference ${(100 * d.scoreRel).toFixed(2)} % of the score, max map difference ${(100 * d.mapRel).toFixed(2)} % of the image's score\n`);
+            process.stdout.write(`check (int8 onnxruntime vs float32 TF.js, ${d.images} calibration images): max score difference ${(100 * d.scoreRel).toFixed(2)} % of the score, max map difference ${(100 * d.mapRel).toFixed(2)} % of the image's score, mean map difference ${(100 * d.mapMeanRel).toFixed(2)} % of the mean map value\n`);
           }
           if (o.benchmark) {
             det ??= await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
