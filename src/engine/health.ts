@@ -64,7 +64,7 @@ export const borderBand = (size: number): number => Math.max(1, Math.round(size 
 function likelyCause(model: Pick<ModelConfig, 'teacherNorm'>, teacher: Pick<TeacherIdentity, 'imagenet' | 'form'> | undefined): string {
   const causes: string[] = [];
   if (teacher && !teacher.imagenet) causes.push(`the teacher is ${teacher.form === 'random' ? 'a RANDOM ResNet18' : 'not a known ImageNet ResNet18'} (use ../shared/weights/resnet18-imagenet-trunk.safetensors or torchvision's resnet18-f37072fd.pth with --teacher-weights)`);
-  if (model.teacherNorm === 'eman') causes.push("--teacher-norm eman moves the teacher's BatchNorm statistics towards the student's, which do not match the teacher's own activations (docs/method.md); use the default self_ema, or frozen_bn");
+  if (model.teacherNorm === 'eman') causes.push("--teacher-norm eman moves the teacher's BatchNorm statistics towards the student's, which do not match the teacher's own activations (docs/method.md); use the default frozen_bn (or self_ema)");
   if (!causes.length) causes.push('training diverged or stopped too early (check the loss history), or the images carry no structure the teacher responds to');
   return causes.join('; and ');
 }
