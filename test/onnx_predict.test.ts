@@ -125,7 +125,7 @@ test('predict --engine auto (the default) times both engines once, says which it
   await new Promise((r) => child.once('exit', r));
   assert.ok(existsSync(journal), 'the killed run left its journal');
   const resumed = await run(process.execPath, [cli(), 'predict', many, '--checkpoint', ckpt, '--out', p2, '--batch-size', '1'], { maxBuffer: 1 << 24 });
-  assert.match(resumed.stderr, new RegExp(`engine: ${other}-node \\(the engine of the interrupted run in `));
+  assert.match(resumed.stderr, new RegExp(`engine: ${other}-node \\(the engine of the earlier run in `));
   assert.match(resumed.stderr, /\(\d+ resumed\)/);
   assert.equal((JSON.parse(readFileSync(path.join(p2, 'predictions.json'), 'utf8')) as Pred).engine, `${other}-node`);
 });

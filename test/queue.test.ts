@@ -89,7 +89,8 @@ before(async () => {
   ref = path.join(tmp, 'ref-fit');
   refPred = path.join(tmp, 'ref-predict');
   await run(process.execPath, [cli(), 'fit', '--data', data, '--out', ref, '--preset', 'tiny'], { maxBuffer: 1 << 24 });
-  await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ref, '--out', refPred, '--batch-size', '4'], { maxBuffer: 1 << 24 });
+  // The queue's workers score with tfjs-node (submit predict's default engine): the CLI reference must too.
+  await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ref, '--out', refPred, '--batch-size', '4', '--engine', 'tfjs'], { maxBuffer: 1 << 24 });
   shared = path.join(tmp, 'shared');
   const port = await freePort();
   url = `redis://127.0.0.1:${port}`;

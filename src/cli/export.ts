@@ -74,6 +74,7 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
         return;
       }
       const sidecar = o.sidecar ?? defaultSidecarPath(o.out);
+      if (o.quantize && o.format !== 'onnx') throw new Error('--quantize int8 applies to --format onnx only (the browser bundle runs float32 TF.js)');
       if (o.quantize && !o.calibration) throw new Error('--quantize int8 needs --calibration with normal images of the product (its training images, e.g. DATA/bottle/train/good)');
       if (o.calibration && !o.quantize) throw new Error('--calibration is only used with --quantize int8');
       if (!(o.calibrationPercentile > 0.5 && o.calibrationPercentile <= 1)) throw new Error(`--calibration-percentile must be in (0.5, 1], e.g. 0.9999 (got ${o.calibrationPercentile})`);

@@ -90,8 +90,14 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   if (f.cotValueInit) m.cot = { ...m.cot, valueInit: f.cotValueInit };
   if (f.teacherNorm) m.teacherNorm = f.teacherNorm;
   if (f.emanMomentum !== undefined) m.emanMomentum = f.emanMomentum;
+  if (f.emanMomentum !== undefined && m.teacherNorm === 'frozen_bn') throw new Error("--eman-momentum only applies to --teacher-norm self_ema or eman (the frozen teacher's statistics never move)");
   if (f.emanSchedule) m.emanSchedule = f.emanSchedule;
-  if (f.emanScales !== undefined) m.emanScales = f.emanScales.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
+  if (f.emanScales !== undefined) {
+    const parts = f.emanScales.split(',').map((s) => s.trim().replace(/^layer/, ''));
+    const bad = parts.find((s) => !/^[123]$/.test(s));
+    if (bad !== undefined) throw new Error(`--eman-scales ${JSON.stringify(f.emanScales)}: ${bad === '' ? 'an empty entry' : JSON.stringify(bad)} is not a feature scale; give 1, 2 or 3, comma-separated (e.g. 3 or 2,3)`);
+    m.emanScales = parts.map(Number).sort((a, b) => a - b) as LayerId[];
+  }
   if (f.layers !== undefined) m.layers = f.layers.split(',').map((s) => Number(s.trim().replace(/^layer/, ''))) as LayerId[];
   if (f.fusion) m.fusion = f.fusion;
   if (f.sigma !== undefined) m.sigma = f.sigma;

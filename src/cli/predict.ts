@@ -58,11 +58,12 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
         let engineOpts: Pick<InspectOptions, 'scorer' | 'engine'> = {};
         if (o.onnx && o.engine === 'tfjs') throw new Error('--onnx needs --engine onnxruntime (or auto)');
         let engine = o.engine === 'auto' && o.onnx ? 'onnxruntime' : o.engine;
-        // An interrupted run is resumed with its own engine (a journal of one engine is not resumed by the other).
-        const resumed = engine === 'auto' && o.out !== undefined && o.resume ? await journalEngine(o.out) : undefined;
+        // A run continued or redone in its own --out keeps that run's engine (its journal names it; a journal of one
+        // engine is not resumed by the other). With --force the folder is claimed for a new run: a fresh choice.
+        const resumed = engine === 'auto' && o.out !== undefined && !o.force ? await journalEngine(o.out) : undefined;
         if (resumed === 'tfjs-node' || resumed === 'onnxruntime-node') {
           engine = resumed === 'tfjs-node' ? 'tfjs' : 'onnxruntime';
-          log(`engine: ${resumed} (the engine of the interrupted run in ${o.out})`);
+          log(`engine: ${resumed} (the engine of the earlier run in ${o.out})`);
         }
         if (engine === 'auto') {
           const choice = await chooseEngine(tf, model, o.checkpoint, { batchSize: o.batchSize ?? meta.config.train.evalBatchSize, threads: o.threads, meta, log });
@@ -72,7 +73,7 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
           const onnx = await openOnnxScorer(model, o.checkpoint, { onnx: o.onnx, log, meta, threads: o.threads });
           det = onnx.det;
           engineOpts = { engine: 'onnxruntime-node', scorer: onnx.scorer };
-          if (!resumed) log('engine: onnxruntime-node (--engine onnxruntime)');
+          if (!resumed) log(`engine: onnxruntime-node (${o.engine === 'onnxruntime' ? '--engine onnxruntime' : '--onnx FILE'})`);
         } else if (!resumed) log('engine: tfjs-node (--engine tfjs)');
         process.stdout.write('path\tscore\tnormalized_score\tlabel\n');
         const r = await inspectImages(tf, model, meta, {

@@ -21,10 +21,11 @@ export function registerTest(program: Command, tfLoader: () => Tf): void {
     .option('--out <dir>', 'where to write results.json and metrics.md (default: the checkpoint folder)')
     .option('--batch-size <n>', 'evaluation batch size (does not change results)', int)
     .option('--force', 'replace a results.json / metrics.md in --out that ntsnet did not write')
-    .addOption(new Option('--engine <name>', "scoring engine: TF.js (tfjs-node, the reference) or onnxruntime-node on the checkpoint's ONNX export (e.g. an int8 one with --onnx)").choices(['tfjs', 'onnxruntime']).default('tfjs'))
-    .option('--onnx <file>', 'ONNX model for --engine onnxruntime (default: model.onnx in the checkpoint folder, exported when missing or stale); it must come from this checkpoint')
-    .action(async (o: DatasetFlags & { checkpoint: string; data?: string[]; out?: string; batchSize?: number; force?: boolean; engine: 'tfjs' | 'onnxruntime'; onnx?: string }) => {
-      if (o.onnx && o.engine !== 'onnxruntime') throw new Error('--onnx needs --engine onnxruntime');
+    .addOption(new Option('--engine <name>', "scoring engine: TF.js (tfjs-node, the reference) or onnxruntime-node on the checkpoint's ONNX export (e.g. an int8 one with --onnx)").choices(['tfjs', 'onnxruntime']))
+    .option('--onnx <file>', 'ONNX model for --engine onnxruntime (default: model.onnx in the checkpoint folder, exported when missing or stale); it must come from this checkpoint; implies --engine onnxruntime')
+    .action(async (o: DatasetFlags & { checkpoint: string; data?: string[]; out?: string; batchSize?: number; force?: boolean; engine?: 'tfjs' | 'onnxruntime'; onnx?: string }) => {
+      if (o.onnx && o.engine === 'tfjs') throw new Error('--onnx needs --engine onnxruntime (or no --engine)');
+      o.engine ??= o.onnx ? 'onnxruntime' : 'tfjs';
       const tf = tfLoader();
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       const out = o.out ?? o.checkpoint;

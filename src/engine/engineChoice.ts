@@ -38,7 +38,10 @@ export interface EngineChoice {
 
 /** The cache file of a checkpoint folder (or of a bare `.safetensors` file: `<name>.engine-choice.json` beside it). */
 export function engineCacheFile(checkpoint: string): string {
-  return checkpoint.endsWith('.safetensors') ? `${checkpoint.slice(0, -'.safetensors'.length)}.engine-choice.json` : path.join(checkpoint, 'engine-choice.json');
+  if (!checkpoint.endsWith('.safetensors')) return path.join(checkpoint, 'engine-choice.json');
+  // A checkpoint folder's own model.safetensors shares the folder's cache (its ONNX export is the same model.onnx).
+  if (path.basename(checkpoint) === WEIGHTS_FILE) return path.join(path.dirname(checkpoint), 'engine-choice.json');
+  return `${checkpoint.slice(0, -'.safetensors'.length)}.engine-choice.json`;
 }
 
 const fmt = (m: EngineMeasurement): string => `onnxruntime-node ${m.imagesPerSecond['onnxruntime-node'].toFixed(1)} images/s, tfjs-node ${m.imagesPerSecond['tfjs-node'].toFixed(1)} images/s`;

@@ -17,9 +17,13 @@ import { OnnxDetector } from './onnxPredict.js';
 export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx: string | undefined, log: (l: string) => void, meta?: CheckpointMeta): Promise<string> {
   meta ??= (await readCheckpointMeta(checkpoint));
   if (onnx) {
+    const st = statSync(onnx, { throwIfNoEntry: false });
+    if (!st) throw new Error(`--onnx ${onnx} does not exist: give an ONNX file written by 'ntsnet export ${checkpoint} --format onnx', or leave --onnx out to use (and export) ${path.join(checkpoint.endsWith('.safetensors') ? path.dirname(checkpoint) : checkpoint, 'model.onnx')}`);
+    if (!st.isFile()) throw new Error(`--onnx ${onnx} is a folder, not an ONNX file`);
     // An ONNX file from another checkpoint would be scored against THIS checkpoint's thresholds: refused.
     const why = onnxCheckpointMismatch(readFileSync(onnx), meta, onnx);
     if (why) throw new Error(`${why}. Its scores would be judged with the thresholds of ${checkpoint}. Export this checkpoint ('ntsnet export ${checkpoint} --format onnx --out FILE') or pass the checkpoint it came from.`);
+    log(`engine onnxruntime: using ${onnx}`);
     return onnx;
   }
   const weights = checkpoint.endsWith('.safetensors') ? checkpoint : path.join(checkpoint, WEIGHTS_FILE);

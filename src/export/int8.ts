@@ -96,7 +96,7 @@ export async function modelToInt8Onnx(model: NTSNet, images: readonly Float32Arr
   const q = opts.percentile ?? INT8_PERCENTILE;
   const ranges = await calibrateInt8(model, images, opts.batchSize, q);
   const calibration: Int8Calibration = {
-    scheme: `QDQ; activations uint8 per tensor (${q >= 1 ? 'min/max over the calibration images' : `mean over calibration batches of the ${1 - q} / ${q} quantiles`}); weights int8 symmetric per output channel in 7 bits (+-63); biases int32; BatchNorm folded; compared features float32`,
+    scheme: `QDQ; activations uint8 per tensor (${q >= 1 ? 'min/max over the calibration images' : `mean over calibration batches of the ${Number((1 - q).toPrecision(6))} / ${q} quantiles`}); weights int8 symmetric per output channel in 7 bits (+-63); biases int32; BatchNorm folded; compared features float32`,
     calibrationImages: images.length, activationPoints: ranges.size,
   };
   const bytes = buildNtsnetOnnx(model.config, paramsToRaw(model.teacher), paramsToRaw(model.student), {
@@ -157,9 +157,11 @@ export interface Int8ExportResult {
 export async function exportCheckpointInt8(tf: Tf, checkpoint: string, out: string, sidecar: string, o: { calibration: string; maxImages: number; percentile?: number; log: (l: string) => void }): Promise<Int8ExportResult> {
   const { model, meta } = await loadCheckpoint(tf, checkpoint);
   try {
+    if (model.config.studentBlock === 'cot') throw new Error("int8 export supports the plain student (the default, --student-block basic); a CoT student's attention path has no int8 form here: export it without --quantize");
     const inputs = await collectInspectionInputs(o.calibration);
     const files = spreadSample(inputs.files, o.maxImages);
     o.log(`int8: calibrating on ${files.length} of ${inputs.files.length} image(s) in ${o.calibration}`);
+    if (files.length < 16) o.log(`warning: only ${files.length} calibration image(s): the activation ranges may miss values of other normal images (give 16 or more, e.g. the training images)`);
     const set = await loadImageSet(files, model.config.imageSize);
     const { bytes, calibration } = await modelToInt8Onnx(model, set.images, { metadata: onnxIdentity(meta), percentile: o.percentile });
     await writeFileAtomic(out, bytes);
