@@ -23,7 +23,7 @@ import { labelFreeSelection } from '../src/bench/select.js';
 
 const { values: a, positionals } = parseArgs({ options: { json: { type: 'string' }, configs: { type: 'string' } }, allowPositionals: true });
 if (positionals.length !== 1) {
-  console.error('usage: expected-detection.js RUN_DIR [--json OUT.json]');
+  console.error('usage: expected-detection.js RUN_DIR [--json OUT.json] [--configs a,b]');
   process.exit(2);
 }
 const run = positionals[0]!;

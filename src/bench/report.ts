@@ -65,11 +65,10 @@ export async function collectResults(out: string, meta: BenchMeta, trainNames: s
     if (rec) r.speed.set(b, rec);
   }
   // Runs finished before run.json carried the figure have it in expected-detection.json (recomputed from checkpoints).
-  const saved = (await readJson<LabelFreeEntry[] | { dataset: string; config: string; expectedDetection: LabelFreeEntry['expected'] }[]>(path.join(out, EXPECTED_DETECTION_FILE))) ?? [];
+  const saved = (await readJson<{ dataset: string; config: string; expectedDetection: LabelFreeEntry['expected'] }[]>(path.join(out, EXPECTED_DETECTION_FILE))) ?? [];
   for (const t of r.train.values()) if (t.expectedDetection) r.labelFree.push({ dataset: t.dataset, config: t.name, expected: t.expectedDetection });
   for (const e of saved) {
-    const expected = 'expected' in e ? e.expected : e.expectedDetection;
-    if (r.train.has(key(e.dataset, e.config)) && !r.labelFree.some((x) => x.dataset === e.dataset && x.config === e.config)) r.labelFree.push({ dataset: e.dataset, config: e.config, expected });
+    if (r.train.has(key(e.dataset, e.config)) && !r.labelFree.some((x) => x.dataset === e.dataset && x.config === e.config)) r.labelFree.push({ dataset: e.dataset, config: e.config, expected: e.expectedDetection });
   }
   return r;
 }

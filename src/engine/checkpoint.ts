@@ -348,9 +348,14 @@ export async function loadCheckpoint(tf: Tf, location: string): Promise<{ model:
   return { model: new NTSNet(tf, cfg, teacher, student), meta, file };
 }
 
+/** The weights file of a checkpoint given as its folder (`<folder>/model.safetensors`) or as the `.safetensors` file itself. */
+export function checkpointWeightsFile(location: string): string {
+  return location.endsWith('.safetensors') ? location : path.join(location, WEIGHTS_FILE);
+}
+
 /** Reads a checkpoint's model.safetensors (given the folder or the file). @throws Error saying what to pass when missing. */
 async function readCheckpointFile(location: string): Promise<{ file: string; buf: Buffer }> {
-  const file = location.endsWith('.safetensors') ? location : path.join(location, WEIGHTS_FILE);
+  const file = checkpointWeightsFile(location);
   try {
     return { file, buf: await readFile(file) };
   } catch {

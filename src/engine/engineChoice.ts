@@ -8,8 +8,9 @@ import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
-import { openOnnxScorer, type OnnxScorer } from './onnxModel.js';
+import { checkpointWeightsFile, WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
+import { onnxForCheckpoint, openOnnxFile, type OnnxScorer } from './onnxModel.js';
+import { measureOnnxInference } from './onnxPredict.js';
 import { measureInference } from './speed.js';
 
 /** The engines `predict` can score with, by the name predictions.json records. */
@@ -22,7 +23,7 @@ export interface EngineMeasurement {
   /** Modification times (ms) of the weights and the ONNX file measured; a newer file invalidates the entry. */
   weightsMtimeMs: number;
   onnxMtimeMs: number;
-  /** Images per second of each engine at this batch size (best of the timed passes, warm-up excluded). */
+  /** Images per second of each engine at this batch size (median of the timed passes, warm-up excluded). */
   imagesPerSecond: Record<EngineName, number>;
   chosen: EngineName;
   measuredAt: string;
@@ -55,18 +56,6 @@ function readCache(file: string): EngineMeasurement[] {
   }
 }
 
-/** Best images/s of `runs` timed passes of onnxruntime on random inputs, after one warm-up pass. */
-async function timeOnnx(onnx: OnnxScorer, batch: number, size: number, runs: number): Promise<number> {
-  const x = new Float32Array(batch * size * size * 3).map((_, i) => Math.sin(i) * 2);
-  let best = Infinity;
-  for (let i = 0; i <= runs; i++) {
-    const t0 = performance.now();
-    await onnx.det.run(x, batch, size, size);
-    if (i > 0) best = Math.min(best, performance.now() - t0);
-  }
-  return (batch * 1000) / best;
-}
-
 /**
  * Picks the faster scoring engine for `model` at `batchSize`: the cached measurement in {@link engineCacheFile} when
  * it was made on this machine (CPU model, cores), for this image size, batch size and thread count and is newer than
@@ -76,19 +65,28 @@ async function timeOnnx(onnx: OnnxScorer, batch: number, size: number, runs: num
  * @param batchSize - images per pass of the coming run. @returns the engine, its session (onnxruntime) and a reason line.
  */
 export async function chooseEngine(tf: Tf, model: NTSNet, checkpoint: string, o: { batchSize: number; threads?: number; meta?: CheckpointMeta; log: (l: string) => void; runs?: number }): Promise<EngineChoice> {
-  let onnx: OnnxScorer;
+  const unusable = (e: unknown): EngineChoice => ({ engine: 'tfjs-node', reason: `tfjs-node (onnxruntime-node is not usable for this checkpoint: ${(e as Error).message.split('\n')[0]})` });
+  let file: string;
   try {
-    onnx = await openOnnxScorer(model, checkpoint, { log: o.log, meta: o.meta, threads: o.threads });
+    file = await onnxForCheckpoint(model, checkpoint, undefined, o.log, o.meta);
   } catch (e) {
-    return { engine: 'tfjs-node', reason: `tfjs-node (onnxruntime-node is not usable for this checkpoint: ${(e as Error).message.split('\n')[0]})` };
+    return unusable(e);
   }
   const S = model.config.imageSize, b = o.batchSize;
-  const weights = checkpoint.endsWith('.safetensors') ? checkpoint : path.join(checkpoint, WEIGHTS_FILE);
   const key = `${os.cpus()[0]?.model ?? 'unknown cpu'} x${os.cpus().length} | ${S} px | batch ${b} | threads ${o.threads ?? 'default'}`;
-  const weightsMtimeMs = statSync(weights).mtimeMs, onnxMtimeMs = statSync(onnx.file).mtimeMs;
+  const weightsMtimeMs = statSync(checkpointWeightsFile(checkpoint)).mtimeMs, onnxMtimeMs = statSync(file).mtimeMs;
   const cacheFile = engineCacheFile(checkpoint);
   const cached = readCache(cacheFile);
   const hit = cached.find((m) => m.key === key && m.weightsMtimeMs === weightsMtimeMs && m.onnxMtimeMs === onnxMtimeMs);
+  // The onnxruntime session is opened only when it is measured or chosen.
+  let onnx: OnnxScorer | undefined;
+  if (!hit || hit.chosen === 'onnxruntime-node') {
+    try {
+      onnx = await openOnnxFile(model, file, o.threads);
+    } catch (e) {
+      return unusable(e);
+    }
+  }
   let m: EngineMeasurement;
   let how: string;
   if (hit) {
@@ -96,7 +94,7 @@ export async function chooseEngine(tf: Tf, model: NTSNet, checkpoint: string, o:
     how = `measured ${hit.measuredAt.slice(0, 10)}, cached in ${cacheFile}`;
   } else {
     const runs = o.runs ?? 2;
-    const ort = await timeOnnx(onnx, b, S, runs);
+    const ort = (await measureOnnxInference(onnx!.det, S, b, runs, 1)).imagesPerSecond;
     const tfjs = measureInference(tf, model, b, runs, 1).imagesPerSecond;
     m = { key, weightsMtimeMs, onnxMtimeMs, imagesPerSecond: { 'tfjs-node': tfjs, 'onnxruntime-node': ort }, chosen: ort >= tfjs ? 'onnxruntime-node' : 'tfjs-node', measuredAt: new Date().toISOString() };
     try {
@@ -108,6 +106,6 @@ export async function chooseEngine(tf: Tf, model: NTSNet, checkpoint: string, o:
   }
   const reason = `${m.chosen} (faster at batch ${b}, ${S} px on this machine: ${fmt(m)}; ${how}; --engine tfjs|onnxruntime to choose)`;
   if (m.chosen === 'onnxruntime-node') return { engine: m.chosen, onnx, reason };
-  await onnx.det.dispose();
+  await onnx?.det.dispose();
   return { engine: m.chosen, reason };
 }

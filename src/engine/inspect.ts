@@ -16,7 +16,7 @@ import type { NTSNet } from '../model/ntsnet.js';
 import { overlayRgb, resizeBilinear, type RgbImage } from '../report/overlay.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { chunks, type ImageSet } from './batches.js';
-import { WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
+import { checkpointWeightsFile, type CheckpointMeta } from './checkpoint.js';
 import { assertPredictOutput, collectInspectionInputs, type InspectionInputs } from './predict.js';
 import { scoreImageSet } from './score.js';
 import { normalTailThreshold, type Thresholds } from './threshold.js';
@@ -456,7 +456,7 @@ export async function inspectImages(tf: Tf, model: NTSNet, meta: CheckpointMeta,
   // Journal: resume finished images when the run's settings are unchanged.
   const done = new Map<number, JournalEntry>();
   let journal: fsp.FileHandle | undefined;
-  const ckptFile = opts.checkpoint.endsWith('.safetensors') ? opts.checkpoint : path.join(opts.checkpoint, WEIGHTS_FILE);
+  const ckptFile = checkpointWeightsFile(opts.checkpoint);
   const ckptSha = await sha256File(ckptFile);
   let lock: FolderLock | undefined;
   if (out) {

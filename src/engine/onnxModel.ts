@@ -1,11 +1,16 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from './checkpoint.js';
+import { checkpointWeightsFile, readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
 import { modelToOnnx, onnxCheckpointMismatch, onnxIdentity } from '../export/index.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { InspectOptions } from './inspect.js';
 import { OnnxDetector } from './onnxPredict.js';
+
+/** Where a checkpoint's own ONNX export lives: `model.onnx` in its folder, or `<name>.onnx` beside a bare `.safetensors`. */
+export function defaultOnnxFile(checkpoint: string): string {
+  return checkpoint.endsWith('.safetensors') ? `${checkpoint.slice(0, -'.safetensors'.length)}.onnx` : path.join(checkpoint, 'model.onnx');
+}
 
 /**
  * The ONNX model for `--engine onnxruntime`: `--onnx FILE` when given, else `model.onnx` next to the checkpoint's
@@ -18,7 +23,7 @@ export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx:
   meta ??= (await readCheckpointMeta(checkpoint));
   if (onnx) {
     const st = statSync(onnx, { throwIfNoEntry: false });
-    if (!st) throw new Error(`--onnx ${onnx} does not exist: give an ONNX file written by 'ntsnet export ${checkpoint} --format onnx', or leave --onnx out to use (and export) ${path.join(checkpoint.endsWith('.safetensors') ? path.dirname(checkpoint) : checkpoint, 'model.onnx')}`);
+    if (!st) throw new Error(`--onnx ${onnx} does not exist: give an ONNX file written by 'ntsnet export ${checkpoint} --format onnx', or leave --onnx out to use (and export) ${defaultOnnxFile(checkpoint)}`);
     if (!st.isFile()) throw new Error(`--onnx ${onnx} is a folder, not an ONNX file`);
     // An ONNX file from another checkpoint would be scored against THIS checkpoint's thresholds: refused.
     const why = onnxCheckpointMismatch(readFileSync(onnx), meta, onnx);
@@ -26,8 +31,8 @@ export async function onnxForCheckpoint(model: NTSNet, checkpoint: string, onnx:
     log(`engine onnxruntime: using ${onnx}`);
     return onnx;
   }
-  const weights = checkpoint.endsWith('.safetensors') ? checkpoint : path.join(checkpoint, WEIGHTS_FILE);
-  const file = checkpoint.endsWith('.safetensors') ? `${checkpoint.slice(0, -'.safetensors'.length)}.onnx` : path.join(checkpoint, 'model.onnx');
+  const weights = checkpointWeightsFile(checkpoint);
+  const file = defaultOnnxFile(checkpoint);
   const exists = existsSync(file);
   const why = exists ? onnxCheckpointMismatch(readFileSync(file), meta, file) : undefined;
   if (exists && !why && statSync(file).mtimeMs >= statSync(weights).mtimeMs) {
@@ -54,8 +59,15 @@ export interface OnnxScorer {
  * @throws Error when the graph's input size differs from the checkpoint's image size, or the file cannot be loaded.
  */
 export async function openOnnxScorer(model: NTSNet, checkpoint: string, o: { onnx?: string; log: (l: string) => void; meta?: CheckpointMeta; threads?: number }): Promise<OnnxScorer> {
-  const file = await onnxForCheckpoint(model, checkpoint, o.onnx, o.log, o.meta);
-  const det = await OnnxDetector.load(file, { intraOpThreads: o.threads });
+  return openOnnxFile(model, await onnxForCheckpoint(model, checkpoint, o.onnx, o.log, o.meta), o.threads);
+}
+
+/**
+ * An onnxruntime session on an ONNX file already resolved for `model` (by {@link onnxForCheckpoint}), as a scorer.
+ * @throws Error when the graph's input size differs from the model's image size, or the file cannot be loaded.
+ */
+export async function openOnnxFile(model: NTSNet, file: string, threads?: number): Promise<OnnxScorer> {
+  const det = await OnnxDetector.load(file, { intraOpThreads: threads });
   const S = model.config.imageSize;
   if ((det.height && det.height !== S) || (det.width && det.width !== S)) {
     await det.dispose();

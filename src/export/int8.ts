@@ -13,7 +13,7 @@ import { paramsToRaw } from '../model/params.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { onnxIdentity, onnxSidecar } from './index.js';
 import { buildNtsnetOnnx, ONNX_INPUT } from './onnx.js';
-import { CALIB_PREFIX, type ActRange } from './quantize.js';
+import { assertInt8Supported, CALIB_PREFIX, type ActRange } from './quantize.js';
 
 /** What the int8 export records about its calibration (also stored as the model's `ntsnet.quantization` metadata). */
 export interface Int8Calibration {
@@ -92,7 +92,7 @@ export const INT8_PERCENTILE = 0.9999;
  * @throws Error for a CoT student (no int8 form), or without calibration images.
  */
 export async function modelToInt8Onnx(model: NTSNet, images: readonly Float32Array[], opts: { metadata?: Record<string, string>; batchSize?: number; percentile?: number } = {}): Promise<{ bytes: Uint8Array; calibration: Int8Calibration }> {
-  if (model.config.studentBlock === 'cot') throw new Error("int8 export supports the plain student (the default, --student-block basic); a CoT student's attention path has no int8 form here: export it without --quantize");
+  assertInt8Supported(model.config);
   const q = opts.percentile ?? INT8_PERCENTILE;
   const ranges = await calibrateInt8(model, images, opts.batchSize, q);
   const calibration: Int8Calibration = {
@@ -157,7 +157,7 @@ export interface Int8ExportResult {
 export async function exportCheckpointInt8(tf: Tf, checkpoint: string, out: string, sidecar: string, o: { calibration: string; maxImages: number; percentile?: number; log: (l: string) => void }): Promise<Int8ExportResult> {
   const { model, meta } = await loadCheckpoint(tf, checkpoint);
   try {
-    if (model.config.studentBlock === 'cot') throw new Error("int8 export supports the plain student (the default, --student-block basic); a CoT student's attention path has no int8 form here: export it without --quantize");
+    assertInt8Supported(model.config); // before the calibration images are read
     const inputs = await collectInspectionInputs(o.calibration);
     const files = spreadSample(inputs.files, o.maxImages);
     o.log(`int8: calibrating on ${files.length} of ${inputs.files.length} image(s) in ${o.calibration}`);

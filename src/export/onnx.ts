@@ -30,7 +30,7 @@ import { tfToTorchLayout } from '../model/params.js';
 import { RESNET_BLOCKS, STAGES } from '../model/resnet.js';
 import type { RawStateDict, RawTensor } from '../model/weights/safetensors.js';
 import { PbWriter, pbRead, type PbField } from './protobuf.js';
-import { Quantizer, type QuantMode } from './quantize.js';
+import { assertInt8Supported, Quantizer, type QuantMode } from './quantize.js';
 
 /** Opset of the default ONNX domain the graph is written for. */
 export const ONNX_OPSET = 17;
@@ -332,7 +332,7 @@ function emitCot(g: OnnxGraphBuilder, e: NetEmitter, x: string, size: number, na
 function emitTrunk(g: OnnxGraphBuilder, e: NetEmitter, x: string, imageSize: number, depth: 18 | 34, layers: readonly LayerId[], block: 'plain' | 'cot', cfg: ModelConfig): { name: string; size: number; channels: number }[] {
   const want = [...layers].sort();
   const last = want[want.length - 1]!;
-  if (e.q && block === 'cot') throw new Error("int8 export supports the plain student (the default, --student-block basic); a CoT student's attention path has no int8 form here: export it without --quantize");
+  if (e.q) assertInt8Supported({ studentBlock: block === 'cot' ? 'cot' : 'basic' });
   let h = e.act('stem', g.op('Relu', [e.convBn(x, 'conv1', 'bn1', 2, 3)]));
   let size = convOut(imageSize, 7, 2, 3);
   // MaxPool pads with -inf; the TF code pads with zeros, equal here because the input is post-ReLU (>= 0).

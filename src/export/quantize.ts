@@ -5,7 +5,16 @@
  * s_input * s_weight[c] (the layout onnxruntime's QDQ transformer turns into QLinearConv / QLinearAdd and runs with
  * VNNI int8 kernels). The per-layer features that the anomaly map compares stay float32.
  */
+import type { ModelConfig } from '../model/config.js';
 import type { OnnxGraphBuilder } from './onnx.js';
+
+/**
+ * Refuses a model the int8 export has no form for (a CoT student's attention path).
+ * @throws Error naming the way out.
+ */
+export function assertInt8Supported(cfg: Pick<ModelConfig, 'studentBlock'>): void {
+  if (cfg.studentBlock === 'cot') throw new Error("int8 export supports the plain student (the default, --student-block basic); a CoT student's attention path has no int8 form here: export it without --quantize");
+}
 
 /** Observed value range of one quantisation point, over the calibration images. */
 export interface ActRange {
@@ -52,8 +61,6 @@ export function int8PerChannel(w: Float32Array, outC: number, qmax = INT8_WEIGHT
  */
 export class Quantizer {
   private readonly scales = new Map<string, number>();
-  /** Ids of the activation points, in emission order (the calibration graph's extra outputs). */
-  readonly points: string[] = [];
 
   constructor(private readonly g: OnnxGraphBuilder, readonly mode: QuantMode) {}
 
@@ -64,7 +71,6 @@ export class Quantizer {
    * @throws Error when an int8 graph has no calibrated range for `id`.
    */
   act(id: string, x: string): string {
-    this.points.push(id);
     if (this.mode.mode === 'calibrate') {
       // Every activation point is NCHW; distinct symbolic names, so that the runtime infers the sizes itself.
       this.g.output(this.g.op('Identity', [x], {}, `${CALIB_PREFIX}${id}`), ['batch', `${id}.C`, `${id}.H`, `${id}.W`]);

@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { chunks, loadImageSet } from '../engine/batches.js';
 import { incompleteTrainingWarning } from '../engine/checkpoint.js';
 import { mapLimit } from '../util/concurrency.js';
-import { loadCheckpoint, readCheckpointMeta, WEIGHTS_FILE, type CheckpointMeta } from '../engine/checkpoint.js';
+import { checkpointWeightsFile, loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../engine/checkpoint.js';
 import type { EvalResult, ImageResult } from '../engine/evaluate.js';
 import { drawContour, effectiveThresholds } from '../engine/inspect.js';
 import { NTSNET_VERSION } from '../engine/paths.js';
@@ -355,7 +355,7 @@ export async function createReport(tf: Tf | undefined, opts: ReportOptions): Pro
   const { file: resultsFile, data } = await readResultsFile(opts.runDir);
   const runDir = opts.runDir.endsWith('.json') ? path.dirname(opts.runDir) : opts.runDir;
   const ckpt = opts.checkpoint ?? runDir;
-  const ckptFile = ckpt.endsWith('.safetensors') ? ckpt : path.join(ckpt, WEIGHTS_FILE);
+  const ckptFile = checkpointWeightsFile(ckpt);
   if (!(await stat(ckptFile).catch(() => undefined))?.isFile())
     throw new Error(`Checkpoint ${ckptFile} not found: the report needs the checkpoint's thresholds${opts.datasets ? ' and model' : ''}. Pass --checkpoint DIR (the folder written by 'ntsnet fit') when results.json is elsewhere.`);
   const notes: string[] = [], thresholdNotes: string[] = [];
