@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { readOnnxSummary } from '../src/export/index.js';
+import { INT8_HEADROOM } from '../src/export/int8.js';
+import { cpuTakes8BitWeights, int8CpuProblem } from '../src/export/quantize.js';
 import { makeMvtecCategory, makeTempDir, repoRoot, sharedWeightsPath } from './helpers.js';
 
 const run = promisify(execFile);
@@ -28,7 +30,8 @@ test('int8 export: QDQ graph fused into QLinearConv by onnxruntime, scores withi
 
   await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--out', onnx]), (e: { stderr: string }) => /--quantize int8 needs --calibration/.test(e.stderr));
   const ex = await run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--calibration', path.join(data, 'train', 'good'), '--out', onnx], { maxBuffer: 1 << 24 });
-  assert.match(ex.stdout, /wrote .*int8\.onnx \(int8 QDQ, .* calibrated on 10 images/);
+  const bits = cpuTakes8BitWeights() ? 8 : 7;
+  assert.match(ex.stdout, new RegExp(`wrote .*int8\\.onnx \\(int8 QDQ, ${bits}-bit weights, .* calibrated on 10 images`), 'default weight bits: 8 where this CPU runs them');
   const m = /max score difference ([\d.]+) % of the score, max map difference ([\d.]+) %/.exec(ex.stdout);
   assert.ok(m, ex.stdout);
   t.diagnostic(`int8 vs float32 TF.js on 8 training images: max score difference ${m[1]} %, max map difference ${m[2]} % of the score`);
@@ -38,8 +41,10 @@ test('int8 export: QDQ graph fused into QLinearConv by onnxruntime, scores withi
   const s = readOnnxSummary(readFileSync(onnx));
   assert.equal(s.ops.BatchNormalization, undefined, 'BatchNorm folded');
   assert.ok((s.ops.QuantizeLinear ?? 0) >= 40 && (s.ops.DequantizeLinear ?? 0) >= 100, JSON.stringify(s.ops));
-  const q = JSON.parse(s.metadata['ntsnet.quantization']!) as { calibrationImages: number; activationPoints: number };
+  const q = JSON.parse(s.metadata['ntsnet.quantization']!) as { calibrationImages: number; activationPoints: number; weightBits: number; headroom: number };
   assert.equal(q.calibrationImages, 10);
+  assert.equal(q.weightBits, bits);
+  assert.equal(q.headroom, INT8_HEADROOM);
   assert.ok(s.metadata['ntsnet.weights_sha256'], 'bound to the checkpoint like a float32 export');
   // onnxruntime turns the QDQ groups into integer kernels (level "extended" keeps its fusions inspectable).
   const ort = await import('onnxruntime-node');
@@ -59,6 +64,19 @@ test('int8 export: QDQ graph fused into QLinearConv by onnxruntime, scores withi
   assert.equal(res.engine.name, 'onnxruntime-node');
   assert.equal(res.engine.quantization?.calibrationImages, 10);
   assert.ok(res.results[0]!.imageAuroc !== null);
+
+  // 7-bit weights on request (the form every CPU runs correctly), recorded in the file; bad option values refused.
+  const f7 = path.join(tmp, 'int8-w7.onnx');
+  const ex7 = await run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--int8-weights', '7', '--calibration-headroom', '1', '--calibration', path.join(data, 'train', 'good'), '--out', f7], { maxBuffer: 1 << 24 });
+  assert.match(ex7.stdout, /7-bit weights/);
+  const q7 = JSON.parse(readOnnxSummary(readFileSync(f7)).metadata['ntsnet.quantization']!) as { weightBits: number; headroom: number; scheme: string };
+  assert.deepEqual([q7.weightBits, q7.headroom], [7, 1]);
+  assert.match(q7.scheme, /7 bits \(\+-63\)/);
+  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--calibration-headroom', '0.5', '--calibration', path.join(data, 'train', 'good'), '--out', path.join(tmp, 'x.onnx')]), (e: { stderr: string }) => /--calibration-headroom must be >= 1/.test(e.stderr));
+  // On a CPU that cannot run 8-bit weights the file is refused when loaded, not scored wrongly.
+  assert.equal(int8CpuProblem('f.onnx', 7), undefined);
+  if (cpuTakes8BitWeights() === false) assert.match(int8CpuProblem('f.onnx', 8)!, /Re-export it with '--int8-weights 7'/);
+  else assert.equal(int8CpuProblem('f.onnx', 8), undefined);
 
   // A CoT student has no int8 form: refused with the way out.
   const cot = path.join(tmp, 'cot');

@@ -98,14 +98,114 @@ def time_inference(model: torch.nn.Module, size: int, batches: list[int], runs: 
     return out
 
 
+def train_stfpm(module, train: torch.Tensor, epochs: int, batch_size: int, seed: int, max_batches: int | None = None) -> list[dict]:
+    """anomalib's STFPM training step (its loss and optimiser) in a plain loop; seconds per epoch in the history."""
+    net = module.model
+    opt = module.configure_optimizers()
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(epochs):
+        te = time.perf_counter()
+        net.train()
+        net.teacher_model.eval()
+        order = torch.randperm(len(train), generator=gen)
+        total, seen = 0.0, 0
+        for b, i in enumerate(range(0, len(order), batch_size)):
+            if max_batches is not None and b >= max_batches:
+                break
+            x = train[order[i : i + batch_size]]
+            t_feat, s_feat = net(x)
+            loss = module.loss(t_feat, s_feat)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            seen += len(x)
+        history.append({"epoch": epoch + 1, "trainLoss": total / max(seen, 1), "seconds": time.perf_counter() - te, "images": seen})
+        print(f"stfpm epoch {epoch + 1}/{epochs} loss {total / max(seen, 1):.5f} {time.perf_counter() - te:.1f} s", flush=True)
+    return history
+
+
+def stfpm_module(state: dict[str, torch.Tensor]):
+    module = Stfpm(backbone="resnet18", layers=["layer1", "layer2", "layer3"], evaluator=False, visualizer=False, post_processor=False)
+    loaded = load_backbone(module.model.teacher_model.feature_extractor, state, "STFPM teacher")
+    return module, loaded
+
+
+def timed_runs(call, batch: int, runs: int, warmup: int) -> dict:
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        call()
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000)
+    med = float(np.percentile(times, 50))
+    return {"batchSize": batch, "imagesPerSecond": batch * 1000 / med, "medianMsPerBatch": med, "p99MsPerBatch": float(np.percentile(times, 99)), "runs": runs}
+
+
+def speed_task(task: str, cfg: dict, state: dict[str, torch.Tensor], out: str) -> None:
+    """Speed-benchmark tasks of `ntsnet benchmark --speed` (STFPM only), one per process so that peak memory is its own.
+
+    infer: anomalib's STFPM model in PyTorch (its torch model: normalised images -> anomaly map and score) and its own
+    OpenVINO export (`to_openvino`, the module with its pre-processor; what `export_type=openvino` writes), per batch
+    size: images/s, median and p99 milliseconds per batch. train / memory: the training loop on the given images.
+    """
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(cfg["seed"])
+    module, loaded = stfpm_module(state)
+    rec = {"task": task, "tool": "anomalib", "model": "stfpm", "anomalibVersion": anomalib.__version__, "torchVersion": torch.__version__,
+           "torchThreads": torch.get_num_threads(), "backboneTensorsLoaded": loaded}
+    if task == "infer":
+        size, warmup = cfg["imageSize"], cfg["warmup"]
+        net = module.model.eval()
+        gen = torch.Generator().manual_seed(7)
+        rows = []
+        with torch.no_grad():
+            for b, runs in zip(cfg["batches"], cfg["runs"]):
+                x = torch.randn(b, 3, size, size, generator=gen)
+                def call():
+                    r = net(x)
+                    _ = r.anomaly_map.numpy(), r.pred_score.numpy()
+                rows.append({"engine": "anomalib STFPM PyTorch", **timed_runs(call, b, runs, warmup)})
+                print(f"pytorch batch {b}: {rows[-1]['imagesPerSecond']:.2f} images/s", flush=True)
+        import openvino as ov
+
+        module.eval()
+        xml = module.to_openvino(export_root=os.path.join(out, "openvino"), input_size=(size, size))
+        core = ov.Core()
+        compiled = core.compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        for b, runs in zip(cfg["batches"], cfg["runs"]):
+            x = torch.rand(b, 3, size, size, generator=gen).numpy()
+            req = compiled.create_infer_request()
+            rows.append({"engine": "anomalib STFPM OpenVINO", **timed_runs(lambda: req.infer({0: x}), b, runs, warmup)})
+            print(f"openvino batch {b}: {rows[-1]['imagesPerSecond']:.2f} images/s", flush=True)
+        rec.update({"rows": rows, "openvinoVersion": ov.__version__, "openvinoConfig": {"PERFORMANCE_HINT": "LATENCY"},
+                    "openvinoThreads": int(compiled.get_property("INFERENCE_NUM_THREADS")), "openvinoModel": os.path.relpath(str(xml), out)})
+    else:
+        transform = Stfpm.configure_pre_processor(image_size=(cfg["imageSize"], cfg["imageSize"])).transform
+        train = load_images(cfg["train"], transform)
+        history = train_stfpm(module, train, cfg["epochs"], cfg["batchSize"], cfg["seed"], cfg.get("maxBatches"))
+        rec.update({"imageSize": cfg["imageSize"], "batchSize": cfg["batchSize"], "trainImages": len(cfg["train"]), "history": history,
+                    "trainSecondsPerEpoch": float(np.median([h["seconds"] for h in history]))})
+    rec["peakRssMiB"] = peak_rss_mib()
+    json.dump(rec, open(os.path.join(out, f"speed-{task}.json"), "w"), indent=2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", choices=["stfpm", "patchcore"], required=True)
     ap.add_argument("--input", required=True, help="peer-input.json written by ntsnet benchmark")
     ap.add_argument("--weights", required=True, help="ResNet18 weights (.pth / .safetensors, torchvision names)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--task", choices=["accuracy", "infer", "train", "memory"], default="accuracy",
+                    help="accuracy: train + test (the default); infer / train / memory: speed-benchmark tasks (STFPM)")
     a = ap.parse_args()
     cfg = json.load(open(a.input))
+    if a.task != "accuracy":
+        if a.model != "stfpm":
+            sys.exit("the speed tasks run STFPM only")
+        speed_task(a.task, cfg, load_state(a.weights), a.out)
+        return
     torch.manual_seed(cfg["seed"])
     np.random.seed(cfg["seed"])
     size = cfg["imageSize"]
@@ -113,8 +213,7 @@ def main() -> None:
     t_start = time.perf_counter()
 
     if a.model == "stfpm":
-        module = Stfpm(backbone="resnet18", layers=["layer1", "layer2", "layer3"], evaluator=False, visualizer=False, post_processor=False)
-        loaded = load_backbone(module.model.teacher_model.feature_extractor, state, "STFPM teacher")
+        module, loaded = stfpm_module(state)
     else:
         module = Patchcore(
             backbone="resnet18", layers=["layer2", "layer3"], pre_trained=True, coreset_sampling_ratio=cfg["coresetRatio"],
@@ -134,24 +233,7 @@ def main() -> None:
     history = []
     memory_bank = None
     if a.model == "stfpm":
-        opt = module.configure_optimizers()
-        gen = torch.Generator().manual_seed(cfg["seed"])
-        for epoch in range(cfg["epochs"]):
-            te = time.perf_counter()
-            net.train()
-            net.teacher_model.eval()
-            order = torch.randperm(len(train), generator=gen)
-            total = 0.0
-            for i in range(0, len(order), cfg["batchSize"]):
-                x = train[order[i : i + cfg["batchSize"]]]
-                t_feat, s_feat = net(x)
-                loss = module.loss(t_feat, s_feat)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item()
-            history.append({"epoch": epoch + 1, "trainLoss": total / len(order), "seconds": time.perf_counter() - te})
-            print(f"stfpm epoch {epoch + 1}/{cfg['epochs']} loss {total / len(order):.5f} {time.perf_counter() - te:.1f} s", flush=True)
+        history = train_stfpm(module, train, cfg["epochs"], cfg["batchSize"], cfg["seed"])
     else:
         te = time.perf_counter()
         net.train()

@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${1:-${NTSNET_BENCH_VENV:-$here/../../.bench/venv}}"
 python="${PYTHON:-python3}"
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import anomalib, torch, sklearn, skimage' 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import anomalib, torch, sklearn, skimage, openvino, onnxscript' 2>/dev/null; then
   echo "anomalib environment ready: $venv"; exit 0
 fi
 echo "creating the benchmark-only environment in $venv (anomalib, PyTorch; several GB) ..."

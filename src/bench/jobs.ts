@@ -14,6 +14,7 @@ import { NTSNet } from '../model/ntsnet.js';
 import type { TeacherIdentity } from '../model/weights/resolve.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { Variant } from './plan.js';
+import type { EngineSpeedJob, FitSpeedJob } from './speedJobs.js';
 import { mapMetrics, perLayerMaps, variantMaps, type MapMetrics } from './variants.js';
 
 /** A training job: fit one configuration on one dataset, evaluate it and its evaluation-time variants. */
@@ -43,7 +44,7 @@ export interface SpeedJob {
   seed: number;
 }
 
-export type Job = TrainJob | SpeedJob;
+export type Job = TrainJob | SpeedJob | EngineSpeedJob | FitSpeedJob;
 
 /** What a training job writes to run.json. */
 export interface TrainRunRecord {

@@ -28,13 +28,13 @@ export const PEER_SCRIPT = path.join(REPO, 'benchmarks', 'peers', 'anomalib_peer
 export const DEFAULT_PEER_PYTHON = path.join(process.env.NTSNET_BENCH_VENV ? path.resolve(process.env.NTSNET_BENCH_VENV) : path.join(REPO, '.bench', 'venv'), 'bin', 'python');
 
 /**
- * Checks, before any training, that `python` exists and imports anomalib, torch and PIL.
+ * Checks, before any training, that `python` exists and imports anomalib, torch and PIL (and `extraModules`).
  * @throws Error with the setup command when it does not.
  */
-export function checkPeerPython(python: string): void {
+export function checkPeerPython(python: string, extraModules: readonly string[] = []): void {
   const fix = `Create the environment with 'bash benchmarks/peers/setup-anomalib.sh', pass --python EXE, or skip the peers with --peers none.`;
   if (!existsSync(python)) throw new Error(`anomalib environment not found: ${python} does not exist. ${fix}`);
-  const r = spawnSync(python, ['-c', 'import anomalib, torch, timm, PIL, numpy'], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(python, ['-c', `import ${['anomalib', 'torch', 'timm', 'PIL', 'numpy', ...extraModules].join(', ')}`], { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) {
     const why = (r.error?.message ?? r.stderr ?? '').trim().split('\n').slice(-1)[0];
     throw new Error(`${python} cannot run the anomalib peer (${why || `exit ${r.status}`}). ${fix}`);

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { loadTf } from '../backend/index.js';
 import { runSpeedJob, runTrainJob, type Job } from './jobs.js';
+import { runEngineSpeedJob, runFitSpeedJob } from './speedJobs.js';
 import { WORKER_FAILED } from './runner.js';
 
 const file = process.argv[2];
@@ -14,7 +15,9 @@ const job = JSON.parse(await readFile(file, 'utf8')) as Job;
 const tf = loadTf();
 try {
   if (job.kind === 'train') await runTrainJob(tf, job);
-  else await runSpeedJob(tf, job);
+  else if (job.kind === 'speed') await runSpeedJob(tf, job);
+  else if (job.kind === 'engine-speed') await runEngineSpeedJob(tf, job);
+  else await runFitSpeedJob(tf, job);
 } catch (e) {
   process.stderr.write(`${WORKER_FAILED} ${e instanceof Error ? (process.env.NTSNET_DEBUG ? e.stack : e.message) : String(e)}\n`);
   process.exit(1);

@@ -4,14 +4,22 @@ import { resolveBenchDatasets, type BenchDataset } from '../bench/datasets.js';
 import { ABLATION_NAMES, DEFAULT_ABLATION, type AblationName } from '../bench/plan.js';
 import { protocol } from '../bench/protocol.js';
 import { runBenchmark } from '../bench/benchmark.js';
-import { PEERS, type PeerName } from '../bench/peers.js';
+import { DEFAULT_PEER_PYTHON, PEERS, type PeerName } from '../bench/peers.js';
+import { runSpeedBenchmark } from '../bench/speedBench.js';
 import type { Tf } from '../backend/index.js';
 import { int, positiveInt } from './options.js';
 
 interface BenchFlags {
   protocol: string; dataset: string[]; out?: string; configs: string; peers: string; teacher: 'imagenet' | 'random';
-  teacherWeights?: string; seed: number; epochs?: number; speed: boolean; python?: string; report: boolean; skipBad?: boolean;
+  teacherWeights?: string; seed: number; epochs?: number; speed?: boolean; python?: string; report: boolean; skipBad?: boolean;
+  size: number; batches: string; runs?: string; trainEpochs: number; trainRounds: number;
 }
+
+const list = (name: string, v: string): number[] => {
+  const xs = v.split(',').map((t) => t.trim());
+  if (!xs.length || xs.some((t) => !/^[1-9]\d*$/.test(t))) throw new Error(`${name}: expected a comma-separated list of positive integers, got '${v}'`);
+  return xs.map(Number);
+};
 
 export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
   program
@@ -26,12 +34,19 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
     .option('--teacher-weights <file>', 'resnet18-imagenet-trunk.safetensors (../shared/weights), torchvision resnet18-f37072fd.pth or .safetensors (else $NTSNET_TEACHER_WEIGHTS, then the cache)')
     .option('--seed <n>', 'seed of splits, initialisation and data order', int, 42)
     .option('--epochs <n>', "override the protocol's epochs (recorded in the report)", positiveInt)
-    .option('--no-speed', 'skip the Table 2 speed measurements')
+    .option('--speed', 'the speed benchmark instead of the accuracy jobs: every ntsnet engine and anomalib STFPM-R18 (PyTorch, OpenVINO) at --size, training seconds per epoch and peak memory, compute ceilings, per-op profiles (speed.md)')
+    .option('--no-speed', 'accuracy benchmark without the Table 2 speed measurements')
+    .option('--size <px>', 'with --speed: inference image size', positiveInt, 256)
+    .option('--batches <list>', 'with --speed: inference batch sizes', '1,32')
+    .option('--runs <list>', 'with --speed: timed runs per batch size (default max(5, ceil(64 / batch)))')
+    .option('--train-epochs <n>', 'with --speed: epochs of the training-speed measurement (128 px, batch 16, the cpu preset)', positiveInt, 5)
+    .option('--train-rounds <n>', 'with --speed: training-speed rounds, alternating ntsnet and anomalib (the ratio is their median)', positiveInt, 3)
     .option('--python <exe>', 'Python of the anomalib environment (default $NTSNET_BENCH_VENV/bin/python, else <repository>/.bench/venv/bin/python; see benchmarks/peers/setup-anomalib.sh)')
     .option('--skip-bad', 'skip unreadable images with a warning instead of failing')
     .option('--no-report', 'run the jobs only')
     .action(async (o: BenchFlags) => {
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
+      if (o.speed === true) return speedCommand(o, tfLoader, log);
       const proto = protocol(o.protocol);
       const configs = [...new Set(o.configs.split(',').map((s) => s.trim()).filter(Boolean))];
       const bad = configs.filter((c) => !(ABLATION_NAMES as string[]).includes(c));
@@ -52,9 +67,31 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       const tf = tfLoader();
       const r = await runBenchmark(tf, {
         protocol: proto, datasets, out, configs: configs as AblationName[], peers: peers as PeerName[], teacherMode: o.teacher,
-        teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed, python: o.python, report: o.report,
+        teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed !== false, python: o.python, report: o.report,
         skipBad: o.skipBad, command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
       }, roots);
       if (r.report) process.stdout.write(`${r.report}\n`);
     });
+}
+
+/** `benchmark --speed`: one dataset (training images for the training timings and int8 calibration), no ablation. */
+async function speedCommand(o: BenchFlags, tfLoader: () => Tf, log: (l: string) => void): Promise<void> {
+  if (o.teacher === 'random') throw new Error('--speed times the ImageNet-teacher detector; --teacher random does not apply.');
+  if (o.dataset.length !== 1) throw new Error(`--speed takes one --dataset (its training images are trained on and calibrate int8), got ${o.dataset.length}.`);
+  const [ds, ...more] = await resolveBenchDatasets(path.resolve(o.dataset[0]!), o.seed, log);
+  if (!ds || more.length) throw new Error(`--speed takes one dataset: ${o.dataset[0]} holds ${more.length + (ds ? 1 : 0)} (give one category folder).`);
+  const batches = list('--batches', o.batches);
+  const runs = o.runs === undefined ? undefined : list('--runs', o.runs);
+  if (runs && runs.length !== batches.length) throw new Error(`--runs: ${runs.length} value(s) for ${batches.length} batch size(s); give one per batch size.`);
+  const out = path.resolve(o.out ?? path.join('results', 'speed'));
+  const peers = o.peers.trim() !== 'none';
+  if (peers && o.peers.split(',').map((p) => p.trim()).some((p) => p !== 'stfpm' && p !== 'patchcore')) throw new Error(`--peers: give stfpm (the speed peer) or none, got '${o.peers}'.`);
+  const cpu = protocol('cpu').base;
+  const md = await runSpeedBenchmark(tfLoader(), {
+    dataset: ds, out, teacherWeights: o.teacherWeights, seed: o.seed, imageSize: o.size, batches, runs, warmup: 2,
+    train: { imageSize: cpu.model.imageSize, batchSize: cpu.train.batchSize, epochs: o.trainEpochs, rounds: o.trainRounds },
+    memory: { imageSize: 256, batchSize: 16, batches: 8 },
+    peers, python: o.python ?? DEFAULT_PEER_PYTHON, command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
+  });
+  process.stdout.write(md);
 }

@@ -5,7 +5,8 @@ import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
 import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
-import { exportCheckpointInt8, INT8_PERCENTILE, int8Parity } from '../export/int8.js';
+import { exportCheckpointInt8, INT8_HEADROOM, INT8_PERCENTILE, int8Parity } from '../export/int8.js';
+import { cpuTakes8BitWeights, defaultInt8WeightBits, type Int8WeightBits } from '../export/quantize.js';
 import { exportCheckpointWeb } from '../export/web.js';
 import { assertWritableFile, assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
@@ -27,6 +28,8 @@ interface ExportFlags {
   calibration?: string;
   calibrationImages: number;
   calibrationPercentile: number;
+  calibrationHeadroom: number;
+  int8Weights: 'auto' | '7' | '8';
 }
 
 export function registerExport(program: Command, tfLoader: () => Tf): void {
@@ -53,6 +56,8 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .option('--calibration <input>', 'normal images for --quantize int8 (the training images, e.g. DATA/bottle/train/good): image file, folder or .txt list')
     .option('--calibration-images <n>', 'at most this many calibration images, evenly spread over --calibration', positiveInt, 64)
     .option('--calibration-percentile <q>', 'activation ranges from the (1 - q, q) quantiles of the calibration values (1 = min / max)', positive, INT8_PERCENTILE)
+    .option('--calibration-headroom <h>', 'widen every calibrated activation range by this factor (>= 1) so that defects stronger than the calibration images are not clipped', positive, INT8_HEADROOM)
+    .addOption(new Option('--int8-weights <bits>', 'int8 weight precision: 8 (+-127, more accurate; x86 CPUs need VNNI to run it), 7 (+-63, runs on every CPU), auto: 8 where this CPU runs it').choices(['auto', '7', '8']).default('auto'))
     .option('--force', 'overwrite existing output files')
     .action(async (checkpoint: string, o: ExportFlags & { force?: boolean }) => {
       if (!o.force) {
@@ -78,18 +83,22 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
       if (o.quantize && !o.calibration) throw new Error('--quantize int8 needs --calibration with normal images of the product (its training images, e.g. DATA/bottle/train/good)');
       if (o.calibration && !o.quantize) throw new Error('--calibration is only used with --quantize int8');
       if (!(o.calibrationPercentile > 0.5 && o.calibrationPercentile <= 1)) throw new Error(`--calibration-percentile must be in (0.5, 1], e.g. 0.9999 (got ${o.calibrationPercentile})`);
+      if (!(o.calibrationHeadroom >= 1)) throw new Error(`--calibration-headroom must be >= 1, e.g. 2 (got ${o.calibrationHeadroom})`);
       if (o.quantize) {
-        const r = await exportCheckpointInt8(tf, checkpoint, o.out, sidecar, { calibration: o.calibration!, maxImages: o.calibrationImages, percentile: o.calibrationPercentile, log });
+        const weightBits: Int8WeightBits = o.int8Weights === 'auto' ? defaultInt8WeightBits() : (Number(o.int8Weights) as Int8WeightBits);
+        const runsHere = weightBits === 7 || cpuTakes8BitWeights() !== false;
+        if (!runsHere) log('warning: --int8-weights 8 on an x86 CPU without VNNI: the file is for a machine with VNNI; onnxruntime here would compute it wrongly, so the parity check and --benchmark are skipped.');
+        const r = await exportCheckpointInt8(tf, checkpoint, o.out, sidecar, { calibration: o.calibration!, maxImages: o.calibrationImages, percentile: o.calibrationPercentile, headroom: o.calibrationHeadroom, weightBits, log });
         let det: OnnxDetector | undefined;
         try {
-          process.stdout.write(`wrote ${r.onnx} (int8 QDQ, ${(r.bytes / 2 ** 20).toFixed(1)} MiB; calibrated on ${r.calibration.calibrationImages} images of ${o.calibration}, ${r.calibration.activationPoints} activation ranges)\n`);
+          process.stdout.write(`wrote ${r.onnx} (int8 QDQ, ${weightBits}-bit weights, ${(r.bytes / 2 ** 20).toFixed(1)} MiB; calibrated on ${r.calibration.calibrationImages} images of ${o.calibration}, ${r.calibration.activationPoints} activation ranges)\n`);
           process.stdout.write(`wrote ${r.sidecar}\n`);
-          if (o.verify) {
+          if (o.verify && runsHere) {
             det = await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
             const d = await int8Parity(tf, r.model, det, r.checkImages);
             process.stdout.write(`check (int8 onnxruntime vs float32 TF.js, ${d.images} calibration images): max score difference ${(100 * d.scoreRel).toFixed(2)} % of the score, max map difference ${(100 * d.mapRel).toFixed(2)} % of the image's score, mean map difference ${(100 * d.mapMeanRel).toFixed(2)} % of the mean map value\n`);
           }
-          if (o.benchmark) {
+          if (o.benchmark && runsHere) {
             det ??= await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
             log(`benchmark: ${r.model.config.imageSize} px, batches ${o.benchmarkBatches.join(',')}, ${o.runs} timed runs each (warm-up excluded); onnxruntime = the int8 model`);
             await benchmarkEngines(tf, r.model, det, o.benchmarkBatches, { runs: o.runs, log: (l) => void process.stdout.write(`${l}\n`) });

@@ -11,6 +11,7 @@ import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type Teach
 import { shuffle } from '../util/rng.js';
 import { chunks, loadImageSet, type ImageSet } from './batches.js';
 import { markTrainingState, readCheckpointMeta, saveCheckpoint, writeTrainingState, type CheckpointMeta, type TrainingState, CHECKPOINT_FORMAT } from './checkpoint.js';
+import { TeacherFeatureCache, teacherCacheLimit } from './teacherCache.js';
 import { DiskImageCache, meanLossCache, scoreCache } from './imageCache.js';
 import { readResumeState, removeResumeState, restoreResumeState, RESUME_FILE, saveResumeState } from './resume.js';
 import { LOCK_FILE, lockFolder } from '../util/lock.js';
@@ -100,7 +101,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   await assertWritableFolder(opts.out, '--out', { create: true });
   // One run per output folder: a second fit into the same --out stops here instead of racing the first.
   const lock = await lockFolder(opts.out, 'fit', log);
-  const caches: DiskImageCache[] = [];
+  const caches: { dispose(): Promise<void> }[] = [];
   try {
     return await fitLocked();
   } finally {
@@ -165,6 +166,17 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const model = NTSNet.create(tf, c.model, teacher, c.train.seed, teacherInfo.source);
   const counts = model.parameterCounts();
   log(`model: student ${c.model.studentBlock}, teacher norm ${c.model.teacherNorm}, layers ${c.model.layers.join(',')}; parameters teacher ${(counts.teacher / 1e6).toFixed(2)} M, student ${(counts.student / 1e6).toFixed(2)} M`);
+  // A fixed teacher's features are the same in every epoch: computed once (engine/teacherCache.ts).
+  let teacherTrain: TeacherFeatureCache | undefined, teacherVal: TeacherFeatureCache | undefined;
+  if (c.model.teacherNorm === 'frozen_bn') {
+    const need = (trainSet.length + valSet.length) * TeacherFeatureCache.bytesPerImage(c.model);
+    if (need <= teacherCacheLimit()) {
+      teacherTrain = await TeacherFeatureCache.create(tf, model, trainSet, c.train.evalBatchSize);
+      caches.push(teacherTrain);
+      teacherVal = await TeacherFeatureCache.create(tf, model, valSet, c.train.evalBatchSize);
+      caches.push(teacherVal);
+    } else log(`note: the teacher's features would take ${(need / 1e9).toFixed(1)} GB of disk (over the ${(teacherCacheLimit() / 1e9).toFixed(1)} GB allowed: NTSNET_TEACHER_CACHE_GB, default 8, and half the free space of the cache folder); the teacher runs in every training step instead.`);
+  }
   const optimizer = makeOptimizer(tf, c);
   let history: EpochRecord[] = [];
   let best: { epoch: number; loss: number } | undefined;
@@ -191,8 +203,10 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         if (opts.signal?.aborted) { interrupted = true; break; }
         const x = await trainSet.batch(tf, idx);
         const progress = ((epoch - 1) * batches.length + b++) / (c.train.epochs * batches.length);
-        const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction, progress });
+        const ft = await teacherTrain?.batch(tf, idx);
+        const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction, progress }, ft);
         x.dispose();
+        for (const t of ft ?? []) t.dispose();
         if (!Number.isFinite(loss)) throw divergedError(c, epoch, `the training loss of batch ${Math.floor(seen / c.train.batchSize) + 1} is ${loss}`);
         lossSum += loss * (c.train.lossReduction === 'sum' ? 1 : idx.length);
         seen += idx.length;
@@ -205,7 +219,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       // validation loss), not later as a non-finite score during threshold calibration.
       const badWeight = firstNonFinite(tf, model);
       if (badWeight) throw divergedError(c, epoch, `after its last training step the student weight ${badWeight} is not finite`);
-      const valLoss = await meanLossCache(tf, model, valSet, c.train.evalBatchSize);
+      const valLoss = await meanLossCache(tf, model, valSet, c.train.evalBatchSize, teacherVal);
       if (valLoss !== null && !Number.isFinite(valLoss)) throw divergedError(c, epoch, `the validation loss is ${valLoss}`);
       const rec: EpochRecord = { epoch, trainLoss: lossSum / seen, valLoss, seconds: (Date.now() - te) / 1000, imagesPerSecond: seen / trainSeconds };
       history.push(rec);

@@ -15,6 +15,7 @@ import { loadImageRgb8, normalizeImagenet } from '../data/image.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { chunks, type ImageSet } from './batches.js';
 import { predictInto } from './score.js';
+import type { TeacherFeatureCache } from './teacherCache.js';
 
 /** A decoded image set on disk: [length] x [size, size, 3] uint8 records, read back per batch. */
 export class DiskImageCache {
@@ -114,14 +115,16 @@ export async function scoreCache(tf: Tf, model: NTSNet, cache: DiskImageCache, b
   return maps ? { scores, maps } : { scores };
 }
 
-/** Mean validation loss over a cached set (null when it is empty). */
-export async function meanLossCache(tf: Tf, model: NTSNet, cache: DiskImageCache, batchSize: number): Promise<number | null> {
+/** Mean validation loss over a cached set (null when it is empty); `teacher`: the set's cached teacher features. */
+export async function meanLossCache(tf: Tf, model: NTSNet, cache: DiskImageCache, batchSize: number, teacher?: TeacherFeatureCache): Promise<number | null> {
   if (cache.length === 0) return null;
   let sum = 0;
   for (const idx of chunks([...Array(cache.length).keys()], batchSize)) {
     const x = await cache.batch(tf, idx);
-    sum += model.evalLoss(x, 'mean') * idx.length;
+    const ft = await teacher?.batch(tf, idx);
+    sum += model.evalLoss(x, 'mean', ft) * idx.length;
     x.dispose();
+    for (const t of ft ?? []) t.dispose();
   }
   return sum / cache.length;
 }

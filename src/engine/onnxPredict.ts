@@ -5,9 +5,11 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
-import { ONNX_INPUT, ONNX_MAPS, ONNX_SCORES } from '../export/onnx.js';
+import { ONNX_INPUT, ONNX_MAPS, ONNX_SCORES, readOnnxSummary } from '../export/onnx.js';
+import { int8CpuProblem } from '../export/quantize.js';
+import { readFile } from 'node:fs/promises';
 import type { NTSNet } from '../model/ntsnet.js';
-import { measureInference, type SpeedResult } from './speed.js';
+import { measureInference, speedOf, type SpeedResult } from './speed.js';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
@@ -24,6 +26,16 @@ export async function loadOrt(): Promise<Ort> {
       `onnxruntime-node could not be loaded: ${(e as Error).message.split('\n')[0]}\n` +
         `Fix: 'npm ci --ignore-scripts' installs it with its bundled CPU binaries (its install script only adds CUDA libraries).`,
     );
+  }
+}
+
+/** Weight bits recorded in an int8 export's `ntsnet.quantization` metadata (7 for older int8 files; undefined for float32 or unreadable files). */
+function int8WeightBitsOf(bytes: Uint8Array): number | undefined {
+  try {
+    const q = readOnnxSummary(bytes).metadata['ntsnet.quantization'];
+    return q === undefined ? undefined : ((JSON.parse(q) as { weightBits?: number }).weightBits ?? 7);
+  } catch {
+    return undefined; // onnxruntime's own load error says what is wrong with the file
   }
 }
 
@@ -72,9 +84,18 @@ export class OnnxDetector {
   /** Creates an onnxruntime session for the model file. @throws Error naming the file when it cannot be loaded. */
   static async load(onnxPath: string, opts: OnnxDetectorOptions = {}): Promise<OnnxDetector> {
     const ort = await loadOrt();
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(onnxPath);
+    } catch (e) {
+      throw new Error(`Cannot load ONNX model ${onnxPath}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    // An int8 file with 8-bit weights gives wrong results on x86 without VNNI: refused here rather than scored wrongly.
+    const problem = int8CpuProblem(onnxPath, int8WeightBitsOf(bytes));
+    if (problem) throw new Error(problem);
     let session: InferenceSession;
     try {
-      session = await ort.InferenceSession.create(onnxPath, {
+      session = await ort.InferenceSession.create(bytes, {
         graphOptimizationLevel: 'all',
         executionProviders: ['cpu'],
         ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
@@ -138,9 +159,7 @@ export async function measureOnnxInference(det: OnnxDetector, size: number, batc
     await det.run(x, batchSize, size, size);
     if (i >= warmup) times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  const med = times[Math.floor(times.length / 2)]!;
-  return { batchSize, imagesPerSecond: (batchSize * 1000) / med, medianMsPerBatch: med, runs };
+  return speedOf(batchSize, times);
 }
 
 /** One line of {@link benchmarkEngines}. */

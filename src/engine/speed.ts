@@ -1,5 +1,6 @@
 import type { Tf } from '../backend/index.js';
 import type { NTSNet } from '../model/ntsnet.js';
+import { quantile } from './threshold.js';
 
 /** Inference throughput of one batch size. */
 export interface SpeedResult {
@@ -7,7 +8,15 @@ export interface SpeedResult {
   /** Median over `runs` timed runs (after `warmup` untimed runs) of images per second, full predict (maps + scores, read back). */
   imagesPerSecond: number;
   medianMsPerBatch: number;
+  /** 99th percentile of the milliseconds of one batch (an image's latency is its batch's time). */
+  p99MsPerBatch: number;
   runs: number;
+}
+
+/** Summary of timed batches (milliseconds each): median throughput and the median / p99 batch time. */
+export function speedOf(batchSize: number, times: readonly number[]): SpeedResult {
+  const med = quantile(times, 0.5);
+  return { batchSize, imagesPerSecond: (batchSize * 1000) / med, medianMsPerBatch: med, p99MsPerBatch: quantile(times, 0.99), runs: times.length };
 }
 
 /**
@@ -27,7 +36,5 @@ export function measureInference(tf: Tf, model: NTSNet, batchSize: number, runs 
     if (i >= warmup) times.push(performance.now() - t0);
   }
   x.dispose();
-  times.sort((a, b) => a - b);
-  const med = times[Math.floor(times.length / 2)]!;
-  return { batchSize, imagesPerSecond: (batchSize * 1000) / med, medianMsPerBatch: med, runs };
+  return speedOf(batchSize, times);
 }

@@ -13,13 +13,19 @@ import { paramsToRaw } from '../model/params.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { onnxIdentity, onnxSidecar } from './index.js';
 import { buildNtsnetOnnx, ONNX_INPUT } from './onnx.js';
-import { assertInt8Supported, CALIB_PREFIX, type ActRange } from './quantize.js';
+import { assertInt8Supported, CALIB_PREFIX, defaultInt8WeightBits, INT8_WEIGHT_MAX, type ActRange, type Int8WeightBits } from './quantize.js';
 
 /** What the int8 export records about its calibration (also stored as the model's `ntsnet.quantization` metadata). */
 export interface Int8Calibration {
   scheme: string;
   calibrationImages: number;
   activationPoints: number;
+  /** Weight precision (8: +-127, needs VNNI on x86; 7: +-63); absent in files of older ntsnet (7). */
+  weightBits?: Int8WeightBits;
+  /** Factor the calibrated ranges were widened by. */
+  headroom?: number;
+  /** Calibration quantile. */
+  percentile?: number;
 }
 
 /** NHWC [b, S, S, 3] -> NCHW. */
@@ -86,21 +92,29 @@ export async function calibrateInt8(model: NTSNet, images: readonly Float32Array
  */
 export const INT8_PERCENTILE = 0.9999;
 
+/** Default factor the calibrated activation ranges are widened by (see modelToInt8Onnx; docs/export.md, "int8"). */
+export const INT8_HEADROOM = 1.5;
+
 /**
  * The int8 QDQ ONNX model of `model`, calibrated on `images` (normal images of the product: use its training images).
  * Same input and outputs as the float32 export.
  * @throws Error for a CoT student (no int8 form), or without calibration images.
  */
-export async function modelToInt8Onnx(model: NTSNet, images: readonly Float32Array[], opts: { metadata?: Record<string, string>; batchSize?: number; percentile?: number } = {}): Promise<{ bytes: Uint8Array; calibration: Int8Calibration }> {
+export async function modelToInt8Onnx(model: NTSNet, images: readonly Float32Array[], opts: { metadata?: Record<string, string>; batchSize?: number; percentile?: number; headroom?: number; weightBits?: Int8WeightBits } = {}): Promise<{ bytes: Uint8Array; calibration: Int8Calibration }> {
   assertInt8Supported(model.config);
   const q = opts.percentile ?? INT8_PERCENTILE;
-  const ranges = await calibrateInt8(model, images, opts.batchSize, q);
+  const h = opts.headroom ?? INT8_HEADROOM;
+  if (!(h >= 1)) throw new Error(`int8 export: the calibration headroom must be >= 1 (got ${h})`);
+  const bits = opts.weightBits ?? defaultInt8WeightBits();
+  // Headroom widens every range beyond what the normal images reached, so that a defect's stronger activations are
+  // not clipped (at the cost of coarser uint8 steps).
+  const ranges = new Map([...(await calibrateInt8(model, images, opts.batchSize, q))].map(([id, r]) => [id, { min: r.min < 0 ? r.min * h : r.min, max: r.max * h }]));
   const calibration: Int8Calibration = {
-    scheme: `QDQ; activations uint8 per tensor (${q >= 1 ? 'min/max over the calibration images' : `mean over calibration batches of the ${Number((1 - q).toPrecision(6))} / ${q} quantiles`}); weights int8 symmetric per output channel in 7 bits (+-63); biases int32; BatchNorm folded; compared features float32`,
-    calibrationImages: images.length, activationPoints: ranges.size,
+    scheme: `QDQ; activations uint8 per tensor (${q >= 1 ? 'min/max over the calibration images' : `mean over calibration batches of the ${Number((1 - q).toPrecision(6))} / ${q} quantiles`}${h > 1 ? `, widened ${h}x` : ''}); weights int8 symmetric per output channel in ${bits} bits (+-${bits === 8 ? 127 : INT8_WEIGHT_MAX}); biases int32; BatchNorm folded; compared features float32`,
+    calibrationImages: images.length, activationPoints: ranges.size, weightBits: bits, headroom: h, percentile: q,
   };
   const bytes = buildNtsnetOnnx(model.config, paramsToRaw(model.teacher), paramsToRaw(model.student), {
-    producerVersion: NTSNET_VERSION, quant: { mode: 'int8', ranges },
+    producerVersion: NTSNET_VERSION, quant: { mode: 'int8', ranges, weightBits: bits },
     docString: 'NTSNet anomaly detector, int8 QDQ (ntsnet export --quantize int8): images [batch,3,S,S] ImageNet-normalised RGB -> scores [batch], anomaly_maps [batch,S,S]',
     metadata: { 'ntsnet.model_config': JSON.stringify(model.config), 'ntsnet.quantization': JSON.stringify(calibration), ...opts.metadata },
   });
@@ -119,9 +133,9 @@ export function spreadSample<T>(files: readonly T[], n: number): T[] {
  * value (a label-free measure of how much the quantisation noise moves the anomaly maps).
  * @param images - normalised [S, S, 3] images at the model's size.
  */
-export async function int8Parity(tf: Tf, model: NTSNet, det: OnnxDetector, images: readonly Float32Array[]): Promise<{ scoreRel: number; mapRel: number; mapMeanRel: number; images: number }> {
+export async function int8Parity(tf: Tf, model: NTSNet, det: OnnxDetector, images: readonly Float32Array[]): Promise<{ scoreRel: number; scoreMeanRel: number; mapRel: number; mapMeanRel: number; images: number }> {
   const S = model.config.imageSize, hw = S * S;
-  let scoreRel = 0, mapRel = 0, absDiff = 0, absRef = 0;
+  let scoreRel = 0, scoreSum = 0, mapRel = 0, absDiff = 0, absRef = 0;
   for (const img of images) {
     const x = tf.tensor4d(img, [1, S, S, 3]);
     const p = model.predict(x);
@@ -129,11 +143,12 @@ export async function int8Parity(tf: Tf, model: NTSNet, det: OnnxDetector, image
     p.maps.dispose(); p.scores.dispose(); x.dispose();
     const o = await det.run(img, 1, S, S);
     scoreRel = Math.max(scoreRel, Math.abs(o.scores[0]! - ref) / Math.abs(ref));
+    scoreSum += Math.abs(o.scores[0]! - ref) / Math.abs(ref);
     let dm = 0;
     for (let i = 0; i < hw; i++) { const e = Math.abs(o.maps[i]! - refMap[i]!); dm = Math.max(dm, e); absDiff += e; absRef += Math.abs(refMap[i]!); }
     mapRel = Math.max(mapRel, dm / Math.abs(ref));
   }
-  return { scoreRel, mapRel, mapMeanRel: absDiff / absRef, images: images.length };
+  return { scoreRel, scoreMeanRel: scoreSum / images.length, mapRel, mapMeanRel: absDiff / absRef, images: images.length };
 }
 
 /** Result of {@link exportCheckpointInt8}. */
@@ -154,7 +169,7 @@ export interface Int8ExportResult {
  * `predict --onnx FILE` accepts it) and its sidecar. The caller disposes `model`.
  * @throws Error for a CoT student, an unreadable image (named), or no images.
  */
-export async function exportCheckpointInt8(tf: Tf, checkpoint: string, out: string, sidecar: string, o: { calibration: string; maxImages: number; percentile?: number; log: (l: string) => void }): Promise<Int8ExportResult> {
+export async function exportCheckpointInt8(tf: Tf, checkpoint: string, out: string, sidecar: string, o: { calibration: string; maxImages: number; percentile?: number; headroom?: number; weightBits?: Int8WeightBits; log: (l: string) => void }): Promise<Int8ExportResult> {
   const { model, meta } = await loadCheckpoint(tf, checkpoint);
   try {
     assertInt8Supported(model.config); // before the calibration images are read
@@ -163,7 +178,7 @@ export async function exportCheckpointInt8(tf: Tf, checkpoint: string, out: stri
     o.log(`int8: calibrating on ${files.length} of ${inputs.files.length} image(s) in ${o.calibration}`);
     if (files.length < 16) o.log(`warning: only ${files.length} calibration image(s): the activation ranges may miss values of other normal images (give 16 or more, e.g. the training images)`);
     const set = await loadImageSet(files, model.config.imageSize);
-    const { bytes, calibration } = await modelToInt8Onnx(model, set.images, { metadata: onnxIdentity(meta), percentile: o.percentile });
+    const { bytes, calibration } = await modelToInt8Onnx(model, set.images, { metadata: onnxIdentity(meta), percentile: o.percentile, headroom: o.headroom, weightBits: o.weightBits });
     await writeFileAtomic(out, bytes);
     await writeJsonAtomic(sidecar, { ...onnxSidecar(model.config, out, meta), quantization: { ...calibration, calibrationSource: o.calibration } });
     return { onnx: out, sidecar, bytes: bytes.length, calibration, model, meta, checkImages: spreadSample(set.images, 8) };

@@ -226,8 +226,8 @@ class NetEmitter {
   ) {}
 
   /** Activation point `<prefix>.<id>` (identity without a quantizer). */
-  act(id: string, x: string): string {
-    return this.q ? this.q.act(`${this.prefix}.${id}`, x) : x;
+  act(id: string, x: string, rangeOf?: string): string {
+    return this.q ? this.q.act(`${this.prefix}.${id}`, x, rangeOf && `${this.prefix}.${rangeOf}`) : x;
   }
 
   /**
@@ -336,7 +336,7 @@ function emitTrunk(g: OnnxGraphBuilder, e: NetEmitter, x: string, imageSize: num
   let h = e.act('stem', g.op('Relu', [e.convBn(x, 'conv1', 'bn1', 2, 3)]));
   let size = convOut(imageSize, 7, 2, 3);
   // MaxPool pads with -inf; the TF code pads with zeros, equal here because the input is post-ReLU (>= 0).
-  h = e.act('pool', g.op('MaxPool', [h], { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }));
+  h = e.act('pool', g.op('MaxPool', [h], { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }), 'stem');
   size = convOut(size, 3, 2, 1);
   const out: { name: string; size: number; channels: number }[] = [];
   let inC = 64;

@@ -65,6 +65,7 @@ export function emanUpdate(tf: Tf, teacher: ParamMap, stats: BatchStats[], m: nu
 export function updateRunningStats(tf: Tf, student: ParamMap, stats: BatchStats[], momentum = 0.1): void {
   tf.tidy(() => {
     for (const s of stats) {
+      if (s.runningUpdated) continue; // moved by the BatchNorm kernel itself (batchNormTrain)
       const rm = student.get(`${s.name}.running_mean`);
       const rv = student.get(`${s.name}.running_var`);
       if (!rm || !rv) continue;

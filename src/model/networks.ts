@@ -1,9 +1,10 @@
 import type { Tensor1D, Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
-import { batchNormEval, batchNormTrain, type BatchStats } from './batchnorm.js';
+import { batchNormEval, batchNormTrain, type BatchStats, type RunningStats } from './batchnorm.js';
 import type { LayerId, ModelConfig } from './config.js';
 import { cotForward, cotShapes } from './cot.js';
 import { param, type ParamMap } from './params.js';
+import { reluTrain } from './relu.js';
 import { convTorch, trunkForward, trunkShapes, type TrunkOps } from './resnet.js';
 
 /** Deepest requested layer. */
@@ -54,9 +55,14 @@ export function teacherForward(tf: Tf, p: ParamMap, x: Tensor4D, cfg: ModelConfi
  * @param x - [B, H, W, 3] normalised images. @returns features of `cfg.layers`, each [B, h, w, C].
  */
 export function studentForward(tf: Tf, p: ParamMap, x: Tensor4D, cfg: ModelConfig, training: boolean, collect?: BatchStats[]): Tensor4D[] {
+  // With collect (a training step), the kernel moves the running statistics itself (momentum 0.1, as updateRunningStats).
+  const running = (name: string): RunningStats | undefined => {
+    const mean = p.get(`${name}.running_mean`), variance = p.get(`${name}.running_var`);
+    return collect && mean && variance ? { mean, variance, momentum: 0.1 } : undefined;
+  };
   const norm = (h: Tensor4D, name: string): Tensor4D =>
     training
-      ? batchNormTrain(tf, h, param<Tensor1D>(p, `${name}.weight`), param<Tensor1D>(p, `${name}.bias`), name, collect)
+      ? batchNormTrain(tf, h, param<Tensor1D>(p, `${name}.weight`), param<Tensor1D>(p, `${name}.bias`), name, collect, running(name))
       : batchNormEval(tf, h, param(p, `${name}.weight`), param(p, `${name}.bias`), param(p, `${name}.running_mean`), param(p, `${name}.running_var`));
   const ctx = { weight: (n: string) => param<Tensor4D>(p, n), bias: (n: string) => param<Tensor1D>(p, n), norm };
   const ops: TrunkOps = {
@@ -64,6 +70,7 @@ export function studentForward(tf: Tf, p: ParamMap, x: Tensor4D, cfg: ModelConfi
     blockConv: (h, name, _i, outC, stride) =>
       cfg.studentBlock === 'cot' ? cotForward(tf, h, name, outC, stride, cfg.cot, ctx) : convTorch(tf, h, param(p, `${name}.weight`), stride, 1),
     norm,
+    ...(training ? { relu: (h: Tensor4D) => reluTrain(tf, h) } : {}),
   };
   return trunkForward(tf, x, ops, cfg.studentDepth, cfg.layers);
 }

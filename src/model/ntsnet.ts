@@ -77,16 +77,22 @@ export class NTSNet {
    * (eq. 10-11) + weight decay, optimizer update, then the student's running statistics and, with `eman`, the
    * teacher's statistics (eq. 6-7) follow the student's batch statistics; with `self_ema`, the teacher's own (momentum
    * per ModelConfig.emanSchedule at `opts.progress`, BatchNorms of ModelConfig.emanScales only).
-   * @param x - [B, H, W, 3] normalised images. @returns the loss value (without weight decay).
+   * @param x - [B, H, W, 3] normalised images.
+   * @param teacherFeatures - the teacher's features of `x` computed earlier ({@link teacherFeatures}, one [B, h, w, C]
+   *   per used layer; engine/teacherCache.ts), used instead of running the teacher; only for a fixed (`frozen_bn`)
+   *   teacher. Not disposed here.
+   * @returns the loss value (without weight decay).
+   * @throws Error when `teacherFeatures` is given for a teacher whose statistics move.
    */
-  trainStep(x: Tensor4D, optimizer: Optimizer, opts: StepOptions): number {
+  trainStep(x: Tensor4D, optimizer: Optimizer, opts: StepOptions, teacherFeatures?: Tensor4D[]): number {
+    if (teacherFeatures && this.config.teacherNorm !== 'frozen_bn') throw new Error(`trainStep: precomputed teacher features need a fixed teacher (frozen_bn), not ${this.config.teacherNorm}`);
     const tf = this.tf;
     const stats: BatchStats[] = [];
     const teacherStats: BatchStats[] = [];
     const vars = this.trainableVariables();
     let lossValue = 0;
     tf.tidy(() => {
-      const ft = teacherForward(tf, this.teacher, x, this.config, this.config.teacherNorm === 'self_ema' ? teacherStats : undefined);
+      const ft = teacherFeatures ?? teacherForward(tf, this.teacher, x, this.config, this.config.teacherNorm === 'self_ema' ? teacherStats : undefined);
       const { value, grads } = tf.variableGrads(() => ntsLoss(tf, ft, studentForward(tf, this.student, x, this.config, true, stats), opts.lossReduction), vars);
       lossValue = value.dataSync()[0]!;
       if (opts.weightDecay > 0) for (const v of vars) grads[v.name] = tf.add(grads[v.name]!, tf.mul(opts.weightDecay, v)) as Tensor;
@@ -102,10 +108,21 @@ export class NTSNet {
     return lossValue;
   }
 
-  /** Loss of a batch with both networks in evaluation mode (validation). @param x - [B, H, W, 3]. */
-  evalLoss(x: Tensor4D, reduction: 'sum' | 'mean' = 'mean'): number {
+  /**
+   * Teacher features of a batch (evaluation mode, no gradient): one [B, h, w, C] float32 tensor per used layer, in
+   * ascending layer order; the caller disposes them. @param x - [B, H, W, 3] normalised images.
+   */
+  teacherFeatures(x: Tensor4D): Tensor4D[] {
+    return this.tf.tidy(() => teacherForward(this.tf, this.teacher, x, this.config));
+  }
+
+  /**
+   * Loss of a batch with both networks in evaluation mode (validation). @param x - [B, H, W, 3].
+   * @param teacherFeatures - precomputed teacher features of `x` (as in {@link trainStep}); not disposed here.
+   */
+  evalLoss(x: Tensor4D, reduction: 'sum' | 'mean' = 'mean', teacherFeatures?: Tensor4D[]): number {
     const tf = this.tf;
-    const v = tf.tidy(() => ntsLoss(tf, teacherForward(tf, this.teacher, x, this.config), studentForward(tf, this.student, x, this.config, false), reduction));
+    const v = tf.tidy(() => ntsLoss(tf, teacherFeatures ?? teacherForward(tf, this.teacher, x, this.config), studentForward(tf, this.student, x, this.config, false), reduction));
     const out = v.dataSync()[0]!;
     v.dispose();
     return out;

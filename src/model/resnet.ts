@@ -19,6 +19,8 @@ export interface TrunkOps {
   blockConv(x: Tensor4D, name: string, inC: number, outC: number, stride: number): Tensor4D;
   /** BatchNorm at path `name` (e.g. `layer1.0.bn1`). */
   norm(x: Tensor4D, name: string): Tensor4D;
+  /** ReLU (default tf.relu; the training student's has a fused gradient, model/relu.ts). */
+  relu?(x: Tensor4D): Tensor4D;
 }
 
 /**
@@ -41,9 +43,10 @@ export function convTorch(tf: Tf, x: Tensor4D, w: Tensor4D, stride: number, pad:
  *   (C = 64, 128, 256).
  */
 export function trunkForward(tf: Tf, x: Tensor4D, ops: TrunkOps, depth: 18 | 34, layers: readonly LayerId[]): Tensor4D[] {
+  const relu = ops.relu ?? ((t: Tensor4D): Tensor4D => tf.relu(t));
   const want = [...layers].sort();
   const last = want[want.length - 1]!;
-  let h = tf.relu(ops.norm(ops.conv(x, 'conv1', 2, 3), 'bn1'));
+  let h = relu(ops.norm(ops.conv(x, 'conv1', 2, 3), 'bn1'));
   // Zero padding equals PyTorch's -inf padding here because the input is post-ReLU (>= 0).
   h = tf.maxPool(tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, 'valid');
   const out: Tensor4D[] = [];
@@ -53,10 +56,10 @@ export function trunkForward(tf: Tf, x: Tensor4D, ops: TrunkOps, depth: 18 | 34,
     for (let i = 0; i < RESNET_BLOCKS[depth][l - 1]!; i++) {
       const p = `layer${l}.${i}`;
       const s = i === 0 ? stride : 1;
-      let y = tf.relu(ops.norm(ops.blockConv(h, `${p}.conv1`, inC, channels, s), `${p}.bn1`));
+      let y = relu(ops.norm(ops.blockConv(h, `${p}.conv1`, inC, channels, s), `${p}.bn1`));
       y = ops.norm(ops.blockConv(y, `${p}.conv2`, channels, channels, 1), `${p}.bn2`);
       const shortcut = s !== 1 || inC !== channels ? ops.norm(ops.conv(h, `${p}.downsample.0`, s, 0), `${p}.downsample.1`) : h;
-      h = tf.relu(tf.add(y, shortcut)) as Tensor4D;
+      h = relu(tf.add(y, shortcut) as Tensor4D);
       inC = channels;
     }
     if (want.includes(l as LayerId)) out.push(h);
