@@ -10,7 +10,7 @@
  *     --dataset ../shared/data/magnetic_tile [--teacher-weights FILE] [--seed 42] [--headrooms 1,1.5,2] [--weight-bits auto|7|8] [--json OUT.json]
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTf } from '../src/backend/index.js';
@@ -28,22 +28,42 @@ import { defaultInt8WeightBits, type Int8WeightBits } from '../src/export/quanti
 import { loadImageSet } from '../src/engine/batches.js';
 import { makeSyntheticSet } from '../src/engine/synthetic.js';
 
-const { values: a } = parseArgs({ options: { out: { type: 'string' }, dataset: { type: 'string', multiple: true }, 'teacher-weights': { type: 'string' }, seed: { type: 'string', default: '42' }, headrooms: { type: 'string', default: String(INT8_HEADROOM) }, 'weight-bits': { type: 'string', default: 'auto' }, json: { type: 'string' } } });
-if (!a.out || !a.dataset?.length) throw new Error('usage: int8-accuracy.js --out DIR --dataset DIR [--dataset DIR ...] [--teacher-weights FILE] [--seed N] [--json FILE]');
+const USAGE = 'usage: node dist/benchmarks/int8-accuracy.js --out DIR --dataset DIR [--dataset DIR ...] [--teacher-weights FILE] [--seed 42] [--headrooms 1,1.5,2] [--weight-bits auto|7|8] [--json FILE]';
+const fail = (why: string): never => {
+  process.stderr.write(`int8-accuracy: ${why}\n${USAGE}\n`);
+  process.exit(2);
+};
+let parsed;
+try {
+  parsed = parseArgs({ options: { out: { type: 'string' }, dataset: { type: 'string', multiple: true }, 'teacher-weights': { type: 'string' }, seed: { type: 'string', default: '42' }, headrooms: { type: 'string', default: String(INT8_HEADROOM) }, 'weight-bits': { type: 'string', default: 'auto' }, json: { type: 'string' } } });
+} catch (e) {
+  fail((e as Error).message);
+}
+const a = parsed!.values;
+if (!a.out || !a.dataset?.length) fail('--out and --dataset are required');
+if (!/^\d+$/.test(a.seed!)) fail(`--seed must be a non-negative integer, got '${a.seed}'`);
+const headrooms = a.headrooms!.split(',').map(Number);
+if (headrooms.some((h) => !(h >= 1 && h <= 8))) fail(`--headrooms: each must be a number from 1 to 8, got '${a.headrooms}'`);
+if (!['auto', '7', '8'].includes(a['weight-bits']!)) fail(`--weight-bits must be auto, 7 or 8, got '${a['weight-bits']}'`);
 const tf = loadTf();
 const seed = Number(a.seed);
 const proto = protocol('cpu');
 const log = (l: string): void => void process.stderr.write(`${l}\n`);
 const rows: Record<string, unknown>[] = [];
-for (const arg of a.dataset) {
+const outDir = a.out!;
+for (const arg of a.dataset!) {
   for (const ds of await resolveBenchDatasets(arg, seed, log)) {
-    const dir = path.resolve(a.out, ds.id);
+    const dir = path.resolve(outDir, ds.id);
     const ckpt = path.join(dir, 'checkpoint');
     const c = structuredClone(proto.base);
     c.train.seed = seed;
     const split = await readDataset(ds.spec, { valFraction: c.train.valFraction, seed });
     c.train.epochs = epochsFor(proto, split.train.length);
-    if (!existsSync(path.join(ckpt, 'config.json'))) {
+    if (existsSync(path.join(ckpt, 'config.json'))) {
+      // A reused checkpoint must be this protocol's (the table compares the default detector as benchmarked).
+      const saved = JSON.parse(await readFile(path.join(ckpt, 'config.json'), 'utf8')) as { config?: { model?: { imageSize?: number } } };
+      if (saved.config?.model?.imageSize !== c.model.imageSize) fail(`${ckpt} was trained at ${saved.config?.model?.imageSize} px, not the cpu protocol's ${c.model.imageSize} px: use another --out`);
+    } else {
       log(`${ds.id}: training the default detector (${c.model.imageSize} px, ${c.train.epochs} epochs) ...`);
       await fit(tf, { data: ds.spec, out: ckpt, config: c, force: true, teacherWeights: a['teacher-weights'], download: false, log, progress: false });
     }
@@ -61,7 +81,7 @@ for (const arg of a.dataset) {
       const res: Record<string, { imageAuroc: number | null; pixelAuroc: number | null }> = {};
       res['tfjs-node fp32'] = await evaluate(tf, model, data, bs, () => {}, meta.teacher);
       const files: [string, string][] = [['onnxruntime-node fp32', fp32File]];
-      for (const h of a.headrooms!.split(',').map(Number)) {
+      for (const h of headrooms) {
         const f = path.join(dir, `model-int8-h${h}.onnx`);
         const bits = a['weight-bits'] === 'auto' ? defaultInt8WeightBits() : (Number(a['weight-bits']) as Int8WeightBits);
         const ex = await exportCheckpointInt8(tf, ckpt, f, f.replace(/\.onnx$/, '.json'), { calibration: list, maxImages: 64, headroom: h, weightBits: bits, log });

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -58,10 +58,18 @@ test('int8 export: QDQ graph fused into QLinearConv by onnxruntime, scores withi
   // predict --onnx and test --engine onnxruntime --onnx run it; test records the engine and the quantisation.
   const pred = await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ckpt, '--onnx', onnx], { maxBuffer: 1 << 24 });
   assert.equal(pred.stdout.trim().split('\n').length, 9, 'header + 8 images');
+  // float32 results in a folder are never resumed as (or mixed with) an int8 run's: the ONNX file is part of the engine.
+  const pout = path.join(tmp, 'pred');
+  await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ckpt, '--engine', 'onnxruntime', '--out', pout], { maxBuffer: 1 << 24 });
+  await assert.rejects(run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ckpt, '--onnx', onnx, '--out', pout], { maxBuffer: 1 << 24 }), (e: { stderr: string }) => /holds the output of another 'ntsnet predict' run .*engine \/ ONNX file/.test(e.stderr));
+  await run(process.execPath, [cli(), 'predict', path.join(data, 'test'), '--checkpoint', ckpt, '--onnx', onnx, '--out', pout, '--force'], { maxBuffer: 1 << 24 });
+  const pj = JSON.parse(readFileSync(path.join(pout, 'predictions.json'), 'utf8')) as { engine?: string; run?: { engine?: string } };
+  assert.match(JSON.stringify(pj), new RegExp(`onnxruntime-node on ${onnx.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`), 'predictions.json names the int8 file');
   const out = path.join(tmp, 'eval');
   await run(process.execPath, [cli(), 'test', '--checkpoint', ckpt, '--data', data, '--out', out, '--engine', 'onnxruntime', '--onnx', onnx], { maxBuffer: 1 << 24 });
   const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as { engine: { name: string; quantization: { calibrationImages: number } | null }; results: { imageAuroc: number | null }[] };
   assert.equal(res.engine.name, 'onnxruntime-node');
+  assert.match(readFileSync(path.join(out, 'metrics.md'), 'utf8'), new RegExp(`Engine: onnxruntime-node on int8\\.onnx \\(int8, ${bits}-bit weights\\)\\.`));
   assert.equal(res.engine.quantization?.calibrationImages, 10);
   assert.ok(res.results[0]!.imageAuroc !== null);
 
@@ -72,7 +80,15 @@ test('int8 export: QDQ graph fused into QLinearConv by onnxruntime, scores withi
   const q7 = JSON.parse(readOnnxSummary(readFileSync(f7)).metadata['ntsnet.quantization']!) as { weightBits: number; headroom: number; scheme: string };
   assert.deepEqual([q7.weightBits, q7.headroom], [7, 1]);
   assert.match(q7.scheme, /7 bits \(\+-63\)/);
-  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--calibration-headroom', '0.5', '--calibration', path.join(data, 'train', 'good'), '--out', path.join(tmp, 'x.onnx')]), (e: { stderr: string }) => /--calibration-headroom must be >= 1/.test(e.stderr));
+  // A graph whose scores move more than --int8-tolerance is removed, not left to make wrong decisions.
+  const bad = path.join(tmp, 'tight.onnx');
+  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--int8-tolerance', '1e-9', '--calibration', path.join(data, 'train', 'good'), '--out', bad], { maxBuffer: 1 << 24 }),
+    (e: { stderr: string }) => /scores differ from float32 by up to .* \(more than --int8-tolerance .*\), so .*tight\.onnx was removed/.test(e.stderr));
+  assert.ok(!existsSync(bad) && !existsSync(`${bad}.json`), 'the failed int8 file and its sidecar are gone');
+  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--calibration-headroom', '9', '--calibration', path.join(data, 'train', 'good'), '--out', path.join(tmp, 'x.onnx')]), (e: { stderr: string }) => /--calibration-headroom must be between 1 and 8/.test(e.stderr));
+  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--calibration', data, '--out', path.join(tmp, 'x.onnx')]), (e: { stderr: string }) => /is a whole dataset folder \(with train\/ and test\/\): give the normal training images only/.test(e.stderr));
+  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--format', 'web', '--quantize', 'int8', '--calibration', path.join(data, 'train', 'good'), '--out', path.join(tmp, 'web')]), (e: { stderr: string }) => /--quantize int8 applies to --format onnx only/.test(e.stderr));
+  await assert.rejects(run(process.execPath, [cli(), 'export', ckpt, '--quantize', 'int8', '--calibration-headroom', '0.5', '--calibration', path.join(data, 'train', 'good'), '--out', path.join(tmp, 'x.onnx')]), (e: { stderr: string }) => /--calibration-headroom must be between 1 and 8/.test(e.stderr));
   // On a CPU that cannot run 8-bit weights the file is refused when loaded, not scored wrongly.
   assert.equal(int8CpuProblem('f.onnx', 7), undefined);
   if (cpuTakes8BitWeights() === false) assert.match(int8CpuProblem('f.onnx', 8)!, /Re-export it with '--int8-weights 7'/);

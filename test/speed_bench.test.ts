@@ -4,7 +4,7 @@
  * memory jobs run in their own processes, the report written, and a rerun reuses the finished jobs.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadTf } from '../src/backend/index.js';
@@ -24,7 +24,7 @@ test('benchmark --speed: engines, ceilings, profiles, training and memory jobs, 
   const logs: string[] = [];
   const o = {
     dataset: ds!, out, teacherWeights: trunk, seed: 42, imageSize: 64, batches: [1, 2], runs: [3, 2], warmup: 1,
-    train: { imageSize: 64, batchSize: 4, epochs: 2, rounds: 2 }, memory: { imageSize: 64, batchSize: 4, batches: 1 },
+    train: { imageSize: 64, batchSize: 4, epochs: 2, rounds: 2 }, memory: { imageSize: 64, batchSize: 4, batches: 3 },
     peers: false, python: DEFAULT_PEER_PYTHON, command: 'test', log: (l: string) => logs.push(l),
   };
   const md = await runSpeedBenchmark(loadTf(), o);
@@ -56,7 +56,8 @@ test('benchmark --speed: engines, ceilings, profiles, training and memory jobs, 
     assert.equal(t.imagesPerEpoch, t.trainImages);
     assert.ok(t.trainSecondsPerEpoch > 0);
   }
-  assert.equal(s.memory.imagesPerEpoch, 4);
+  assert.equal(s.memory.imagesPerEpoch, 7, 'all 7 training images (3 batches of 4 asked for)');
+  assert.match(md, /only 7 training images, fewer than the 3 batches asked for/);
   assert.ok(s.memory.peakRssMiB > 100);
   assert.match(md, /## Targets/);
   assert.match(md, /training peak memory at 64 px, batch 4 <= 6 GB \| [\d.]+ GB/);
@@ -74,8 +75,19 @@ test('benchmark --speed: usage errors before any work', async () => {
   const two = runCli(['benchmark', '--speed', '--dataset', data, data, '--peers', 'none']);
   assert.equal(two.status, 1);
   assert.match(two.stderr, /--speed takes one --dataset/);
-  const runs = runCli(['benchmark', '--speed', '--dataset', data, '--batches', '1,32', '--runs', '3', '--peers', 'none']);
-  assert.match(runs.stderr, /--runs: 1 value\(s\) for 2 batch size\(s\)/);
+  const runs = runCli(['benchmark', '--speed', '--dataset', data, '--batches', '1,32', '--runs', '3,2,1', '--peers', 'none']);
+  assert.match(runs.stderr, /--runs: 3 value\(s\) for 2 batch size\(s\)/);
+  const acc = runCli(['benchmark', '--speed', '--dataset', data, '--configs', 'cot', '--epochs', '3', '--peers', 'none']);
+  assert.match(acc.stderr, /--speed does not use --configs, --epochs/);
+  const out = path.join(makeTempDir('speedbad'), 'o');
+  const size = runCli(['benchmark', '--speed', '--dataset', data, '--size', '63', '--peers', 'none', '--out', out]);
+  assert.match(size.stderr, /--size must be a multiple of 16/);
+  assert.ok(!existsSync(out), 'nothing written');
+  const dup = runCli(['benchmark', '--speed', '--dataset', data, '--batches', '1,1', '--peers', 'none', '--out', out]);
+  assert.match(dup.stderr, /--batches lists a batch size twice/);
+  const file = path.join(makeTempDir('speedfile'), 'f.txt');
+  writeFileSync(file, 'x');
+  assert.match(runCli(['benchmark', '--speed', '--dataset', data, '--peers', 'none', '--out', file]).stderr, /is an existing file, not a folder/);
   const bad = runCli(['benchmark', '--speed', '--dataset', data, '--batches', '1,x', '--peers', 'none']);
   assert.match(bad.stderr, /--batches: expected a comma-separated list of positive integers, got '1,x'/);
   const rnd = runCli(['benchmark', '--speed', '--dataset', data, '--teacher', 'random']);

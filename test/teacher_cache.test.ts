@@ -99,6 +99,7 @@ test('fit: the same training losses with the teacher-feature cache as with the t
     }
   };
   const cached = await run(undefined), direct = await run('0');
+  await assert.rejects(run('abc'), /NTSNET_TEACHER_CACHE_GB=abc is not a size in GB: set a number >= 0/);
   assert.ok(direct.logs.some((l) => /the teacher runs in every training step instead/.test(l)), 'NTSNET_TEACHER_CACHE_GB=0 turns the cache off, and says so');
   assert.ok(!cached.logs.some((l) => /teacher runs in every training step/.test(l)));
   assert.equal(cached.losses.length, 4);

@@ -46,7 +46,7 @@ function gitCommit(): string {
  * Refuses an output path that is a file, a folder inside (or equal to) a dataset folder, or an existing non-empty
  * folder that is not a benchmark run (so nothing of the user's is overwritten).
  */
-async function checkOutFolder(out: string, datasetRoots: string[]): Promise<void> {
+export async function checkOutFolder(out: string, datasetRoots: string[]): Promise<void> {
   for (const d of datasetRoots) {
     await assertOutsideDataset(out, d);
     const rel = path.relative(path.resolve(out), path.resolve(d));
@@ -60,7 +60,7 @@ async function checkOutFolder(out: string, datasetRoots: string[]): Promise<void
     for (const e of entries) for (const j of await readdir(path.join(out, e)).catch(() => [] as string[])) if (await stat(path.join(out, e, j, 'job.json')).catch(() => undefined)) return true;
     return false;
   };
-  if (entries.length && !entries.includes('benchmark.json') && !(await hasJobs()))
+  if (entries.length && !entries.includes('benchmark.json') && !entries.includes('speed.json') && !entries.includes('speed') && !(await hasJobs()))
     throw new Error(`--out ${out} is a non-empty folder that is not a benchmark run (no benchmark.json); its files could be overwritten. Choose a new or empty folder, or the folder of an earlier run to resume it.`);
 }
 

@@ -86,7 +86,7 @@ export interface SpeedRunRecord {
 const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
 
 /** Runs a training job (inside a worker process, so that peak memory is the job's own). Writes `dir/run.json` last. */
-export async function runTrainJob(tf: Tf, job: TrainJob): Promise<TrainRunRecord> {
+export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): Promise<TrainRunRecord> {
   const logFile = createWriteStream(path.join(job.dir, 'log.txt'), { flags: 'a' });
   const log = (l: string): void => { logFile.write(`${l}\n`); process.stderr.write(`[${job.dataset.id}/${job.name}] ${l}\n`); };
   const ckpt = path.join(job.dir, 'checkpoint');
@@ -94,7 +94,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob): Promise<TrainRunRecord
   if (job.teacherMode === 'random') config.teacher = 'random';
   const r = await fit(tf, {
     data: job.dataset.spec, out: ckpt, config, force: true, checkTestImages: !job.skipBad, skipBad: job.skipBad, teacherWeights: job.teacherWeights,
-    download: false, log, progress: false,
+    download: false, log, progress: false, signal,
   });
   const { model, meta } = await loadCheckpoint(tf, ckpt);
   try {

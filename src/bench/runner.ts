@@ -72,7 +72,7 @@ const exists = async (p: string): Promise<boolean> => !!(await stat(p).catch(() 
 /** What must be equal for a finished job to be reused: the data, the settings and the evaluation variants. */
 function jobKey(j: Job): Record<string, unknown> {
   if (j.kind === 'speed') return { model: j.model, batches: j.batches, runs: j.runs };
-  if (j.kind === 'engine-speed') return { model: j.model, teacher: j.teacherWeights, batches: j.batches, runs: j.runs, calibration: j.calibration.length, trainProfile: j.trainProfile };
+  if (j.kind === 'engine-speed') return { model: j.model, teacher: j.teacherWeights, batches: j.batches, runs: j.runs, calibration: j.calibration, trainProfile: j.trainProfile };
   if (j.kind === 'fit-speed') return { dataset: j.dataset.spec, config: j.config, teacher: j.teacherWeights, maxBatchesPerEpoch: j.maxBatchesPerEpoch ?? null };
   return { dataset: j.dataset.spec, config: j.config, variants: j.variants, teacher: j.teacherMode, ...(j.skipBad ? { skipBad: true } : {}) };
 }

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import { readDataset } from '../data/dataset.js';
 import { preset, type RunConfig } from '../engine/config.js';
-import { assertOutsideDataset, NTSNET_VERSION } from '../engine/paths.js';
+import { NTSNET_VERSION } from '../engine/paths.js';
+import { checkOutFolder } from './benchmark.js';
 import { commonAncestor } from '../data/folder.js';
 import { spreadSample } from '../export/int8.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -52,14 +53,18 @@ export const defaultRuns = (b: number): number => Math.max(5, Math.ceil(64 / b))
  * @throws Error when the ImageNet teacher or the peer environment is missing, or a job fails (its log named).
  */
 export async function runSpeedBenchmark(tf: Tf, o: SpeedBenchOptions): Promise<string> {
-  await assertOutsideDataset(o.out, typeof o.dataset.spec === 'string' ? o.dataset.spec : commonAncestor([...o.dataset.spec.normal, ...o.dataset.spec.abnormal]));
+  const dsRoot = typeof o.dataset.spec === 'string' ? o.dataset.spec : commonAncestor([...o.dataset.spec.normal, ...o.dataset.spec.abnormal]);
+  await checkOutFolder(o.out, [dsRoot]);
+  for (const [what, v] of [['--size', o.imageSize], ['the training size', o.train.imageSize], ['the memory run size', o.memory.imageSize]] as const)
+    if (v % 16 !== 0) throw new Error(`${what} must be a multiple of 16 (the trunk halves it four times), got ${v}.`);
+  if (new Set(o.batches).size !== o.batches.length) throw new Error(`--batches lists a batch size twice (${o.batches.join(',')}).`);
   if (o.peers) checkPeerPython(o.python, ['openvino', 'onnxscript']); // anomalib's OpenVINO export
   const teacher = await benchTeacher('imagenet', o.teacherWeights, o.seed, o.out);
   const dir = path.join(o.out, 'speed');
   const base = preset('cpu');
   base.train.seed = o.seed;
   const split = await readDataset(o.dataset.spec, { valFraction: base.train.valFraction, seed: o.seed });
-  const runs = o.runs ?? o.batches.map(defaultRuns);
+  const runs = o.runs?.length === 1 ? o.batches.map(() => o.runs![0]!) : (o.runs ?? o.batches.map(defaultRuns));
   const fitConfig = (size: number, batch: number, epochs: number): RunConfig => {
     const c = structuredClone(base);
     c.model.imageSize = size;

@@ -62,6 +62,8 @@ export interface EngineSpeedRecord {
   ceilings: CeilingRow[];
   /** int8 against fp32 TF.js on calibration images: max relative score and map differences. */
   int8Parity: { scoreRel: number; mapRel: number; mapMeanRel: number; images: number };
+  /** Training images the int8 graph was calibrated on. */
+  calibrationImages: number;
   profiles: OpProfile[];
   cpu: string;
   finishedAt: string;
@@ -87,6 +89,8 @@ export interface FitSpeedRecord {
   trainImages: number;
   /** Images trained on per epoch (all training images, or maxBatchesPerEpoch batches). */
   imagesPerEpoch: number;
+  /** The batches per epoch asked for (null: whole epochs). */
+  maxBatchesPerEpoch: number | null;
   history: EpochRecord[];
   /** Median over epochs of the training loop's seconds (batches read, steps; validation excluded). */
   trainSecondsPerEpoch: number;
@@ -149,7 +153,7 @@ export async function runEngineSpeedJob(tf: Tf, job: EngineSpeedJob): Promise<En
       await ortProfile(int8, 'onnxruntime-node int8', S, 1, job.dir),
     ];
     const rec: EngineSpeedRecord = {
-      kind: 'engine-speed', model: job.model, gflopPerImage: gflop ?? null, rows, ceilings, int8Parity: parity, profiles,
+      kind: 'engine-speed', model: job.model, gflopPerImage: gflop ?? null, rows, ceilings, int8Parity: parity, calibrationImages: set.images.length, profiles,
       cpu: (await import('node:os')).cpus()[0]?.model ?? 'unknown', finishedAt: new Date().toISOString(),
     };
     await writeJsonAtomic(path.join(job.dir, 'run.json'), rec);
@@ -161,16 +165,16 @@ export async function runEngineSpeedJob(tf: Tf, job: EngineSpeedJob): Promise<En
 }
 
 /** Runs a fit-speed job (fit with the job's config, checkpoint in `dir/checkpoint`). Writes `dir/run.json`. */
-export async function runFitSpeedJob(tf: Tf, job: FitSpeedJob): Promise<FitSpeedRecord> {
+export async function runFitSpeedJob(tf: Tf, job: FitSpeedJob, signal?: AbortSignal): Promise<FitSpeedRecord> {
   const log = (l: string): void => void process.stderr.write(`[speed/${job.name}] ${l}\n`);
   const r = await fit(tf, {
     data: job.dataset.spec, out: path.join(job.dir, 'checkpoint'), config: job.config, force: true, teacherWeights: job.teacherWeights,
-    download: false, log, progress: false, maxBatchesPerEpoch: job.maxBatchesPerEpoch,
+    download: false, log, progress: false, maxBatchesPerEpoch: job.maxBatchesPerEpoch, signal,
   });
   const n = r.meta.split.files.train.length;
   const seen = Math.min(n, (job.maxBatchesPerEpoch ?? Infinity) * job.config.train.batchSize);
   const rec: FitSpeedRecord = {
-    kind: 'fit-speed', name: job.name, imageSize: job.config.model.imageSize, batchSize: job.config.train.batchSize, trainImages: n, imagesPerEpoch: seen,
+    kind: 'fit-speed', name: job.name, imageSize: job.config.model.imageSize, batchSize: job.config.train.batchSize, trainImages: n, imagesPerEpoch: seen, maxBatchesPerEpoch: job.maxBatchesPerEpoch ?? null,
     history: r.history, trainSecondsPerEpoch: medianOf(r.history.map((h) => seen / h.imagesPerSecond)), fitSeconds: r.wallSeconds,
     peakRssMiB: peakRssMiB(), finishedAt: new Date().toISOString(),
   };

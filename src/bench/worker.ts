@@ -13,12 +13,19 @@ if (!file) {
 }
 const job = JSON.parse(await readFile(file, 'utf8')) as Job;
 const tf = loadTf();
+// Ctrl-C (the whole process group gets it) or a kill: a training stops after its batch and removes its caches.
+const stop = new AbortController();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
 try {
-  if (job.kind === 'train') await runTrainJob(tf, job);
+  if (job.kind === 'train') await runTrainJob(tf, job, stop.signal);
   else if (job.kind === 'speed') await runSpeedJob(tf, job);
   else if (job.kind === 'engine-speed') await runEngineSpeedJob(tf, job);
-  else await runFitSpeedJob(tf, job);
+  else await runFitSpeedJob(tf, job, stop.signal);
 } catch (e) {
+  if (stop.signal.aborted) {
+    process.stderr.write(`${WORKER_FAILED} interrupted; rerun the same command to resume (finished jobs are kept)\n`);
+    process.exit(130);
+  }
   process.stderr.write(`${WORKER_FAILED} ${e instanceof Error ? (process.env.NTSNET_DEBUG ? e.stack : e.message) : String(e)}\n`);
   process.exit(1);
 }

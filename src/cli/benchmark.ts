@@ -44,9 +44,12 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
     .option('--python <exe>', 'Python of the anomalib environment (default $NTSNET_BENCH_VENV/bin/python, else <repository>/.bench/venv/bin/python; see benchmarks/peers/setup-anomalib.sh)')
     .option('--skip-bad', 'skip unreadable images with a warning instead of failing')
     .option('--no-report', 'run the jobs only')
-    .action(async (o: BenchFlags) => {
+    .action(async (o: BenchFlags, command: Command) => {
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
-      if (o.speed === true) return speedCommand(o, tfLoader, log);
+      // Ctrl-C reaches the job's process too, which stops after its batch and cleans up; the run then ends with that
+      // job's message. A second Ctrl-C ends this process at once.
+      process.once('SIGINT', () => log('interrupted: the running job stops after its current batch; rerun the same command to resume (finished jobs are kept)'));
+      if (o.speed === true) return speedCommand(o, command, tfLoader, log);
       const proto = protocol(o.protocol);
       const configs = [...new Set(o.configs.split(',').map((s) => s.trim()).filter(Boolean))];
       const bad = configs.filter((c) => !(ABLATION_NAMES as string[]).includes(c));
@@ -75,14 +78,16 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
 }
 
 /** `benchmark --speed`: one dataset (training images for the training timings and int8 calibration), no ablation. */
-async function speedCommand(o: BenchFlags, tfLoader: () => Tf, log: (l: string) => void): Promise<void> {
+async function speedCommand(o: BenchFlags, cmd: Command, tfLoader: () => Tf, log: (l: string) => void): Promise<void> {
   if (o.teacher === 'random') throw new Error('--speed times the ImageNet-teacher detector; --teacher random does not apply.');
   if (o.dataset.length !== 1) throw new Error(`--speed takes one --dataset (its training images are trained on and calibrate int8), got ${o.dataset.length}.`);
   const [ds, ...more] = await resolveBenchDatasets(path.resolve(o.dataset[0]!), o.seed, log);
   if (!ds || more.length) throw new Error(`--speed takes one dataset: ${o.dataset[0]} holds ${more.length + (ds ? 1 : 0)} (give one category folder).`);
   const batches = list('--batches', o.batches);
   const runs = o.runs === undefined ? undefined : list('--runs', o.runs);
-  if (runs && runs.length !== batches.length) throw new Error(`--runs: ${runs.length} value(s) for ${batches.length} batch size(s); give one per batch size.`);
+  if (runs && runs.length !== batches.length && runs.length !== 1) throw new Error(`--runs: ${runs.length} value(s) for ${batches.length} batch size(s); give one per batch size, or one for all.`);
+  const ignored = ['protocol', 'configs', 'epochs', 'skipBad', 'report'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+  if (ignored.length) throw new Error(`--speed does not use ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (those are options of the accuracy benchmark); drop them.`);
   const out = path.resolve(o.out ?? path.join('results', 'speed'));
   const peers = o.peers.trim() !== 'none';
   if (peers && o.peers.split(',').map((p) => p.trim()).some((p) => p !== 'stfpm' && p !== 'patchcore')) throw new Error(`--peers: give stfpm (the speed peer) or none, got '${o.peers}'.`);

@@ -1,11 +1,11 @@
 import { incompleteTrainingWarning } from '../engine/checkpoint.js';
 import * as path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { Tf } from '../backend/index.js';
 import { benchmarkEngines, compareWithTfjs, OnnxDetector } from '../engine/onnxPredict.js';
 import { defaultSidecarPath, exportCheckpointOnnx, parityInputs } from '../export/index.js';
-import { exportCheckpointInt8, INT8_HEADROOM, INT8_PERCENTILE, int8Parity } from '../export/int8.js';
+import { exportCheckpointInt8, INT8_HEADROOM, INT8_MAX_HEADROOM, INT8_PERCENTILE, int8Parity } from '../export/int8.js';
 import { cpuTakes8BitWeights, defaultInt8WeightBits, type Int8WeightBits } from '../export/quantize.js';
 import { exportCheckpointWeb } from '../export/web.js';
 import { assertWritableFile, assertWritableFolder } from '../util/writable.js';
@@ -19,6 +19,7 @@ interface ExportFlags {
   sidecar?: string;
   verify: boolean;
   tolerance: number;
+  int8Tolerance: number;
   benchmark?: boolean;
   benchmarkBatches: number[];
   runs: number;
@@ -46,7 +47,8 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .requiredOption('--out <file>', 'ONNX file to write, e.g. model.onnx; with --format web the folder to write (model.json, weights.bin, ntsnet-web.js, index.html)')
     .option('--sidecar <file>', 'sidecar JSON to write (default: <out>.json)')
     .option('--no-verify', 'skip the check of the exported graph (onnxruntime) against TF.js on two test images')
-    .option('--tolerance <x>', 'largest accepted max abs difference of maps and scores in the check', positive, 1e-3)
+    .option('--tolerance <x>', 'float32 export: largest accepted max abs difference of maps and scores in the check', positive, 1e-3)
+    .option('--int8-tolerance <x>', 'int8 export: largest accepted relative score difference to float32 in the check (0.1 = 10 %)', positive, 0.1)
     .option('--benchmark', 'measure inference images/s of TF.js and onnxruntime (warm-up excluded, median)')
     .addOption(new Option('--benchmark-batches <list>', 'batch sizes to time').argParser(intList).default([1, 32], '1,32'))
     .option('--runs <n>', 'timed runs per batch size and engine', positiveInt, 5)
@@ -60,6 +62,9 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .addOption(new Option('--int8-weights <bits>', 'int8 weight precision: 8 (+-127, more accurate; x86 CPUs need VNNI to run it), 7 (+-63, runs on every CPU), auto: 8 where this CPU runs it').choices(['auto', '7', '8']).default('auto'))
     .option('--force', 'overwrite existing output files')
     .action(async (checkpoint: string, o: ExportFlags & { force?: boolean }) => {
+      if (o.quantize && o.format !== 'onnx') throw new Error('--quantize int8 applies to --format onnx only (the browser bundle runs float32 TF.js)');
+      if (o.calibration && !o.quantize) throw new Error('--calibration is only used with --quantize int8');
+      if (!(o.calibrationHeadroom >= 1 && o.calibrationHeadroom <= INT8_MAX_HEADROOM)) throw new Error(`--calibration-headroom must be between 1 and ${INT8_MAX_HEADROOM}, e.g. ${INT8_HEADROOM} (got ${o.calibrationHeadroom}): wider ranges leave too few uint8 steps for normal values`);
       if (!o.force) {
         const targets = o.format === 'web' ? [path.join(o.out, 'model.json')] : [o.out, o.sidecar ?? defaultSidecarPath(o.out)];
         for (const t of targets)
@@ -79,11 +84,8 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
         return;
       }
       const sidecar = o.sidecar ?? defaultSidecarPath(o.out);
-      if (o.quantize && o.format !== 'onnx') throw new Error('--quantize int8 applies to --format onnx only (the browser bundle runs float32 TF.js)');
       if (o.quantize && !o.calibration) throw new Error('--quantize int8 needs --calibration with normal images of the product (its training images, e.g. DATA/bottle/train/good)');
-      if (o.calibration && !o.quantize) throw new Error('--calibration is only used with --quantize int8');
       if (!(o.calibrationPercentile > 0.5 && o.calibrationPercentile <= 1)) throw new Error(`--calibration-percentile must be in (0.5, 1], e.g. 0.9999 (got ${o.calibrationPercentile})`);
-      if (!(o.calibrationHeadroom >= 1)) throw new Error(`--calibration-headroom must be >= 1, e.g. 2 (got ${o.calibrationHeadroom})`);
       if (o.quantize) {
         const weightBits: Int8WeightBits = o.int8Weights === 'auto' ? defaultInt8WeightBits() : (Number(o.int8Weights) as Int8WeightBits);
         const runsHere = weightBits === 7 || cpuTakes8BitWeights() !== false;
@@ -96,7 +98,14 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
           if (o.verify && runsHere) {
             det = await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });
             const d = await int8Parity(tf, r.model, det, r.checkImages);
-            process.stdout.write(`check (int8 onnxruntime vs float32 TF.js, ${d.images} calibration images): max score difference ${(100 * d.scoreRel).toFixed(2)} % of the score, max map difference ${(100 * d.mapRel).toFixed(2)} % of the image's score, mean map difference ${(100 * d.mapMeanRel).toFixed(2)} % of the mean map value\n`);
+            const ok = d.scoreRel <= o.int8Tolerance;
+            process.stdout.write(`check (int8 onnxruntime vs float32 TF.js, ${d.images} calibration images): max score difference ${(100 * d.scoreRel).toFixed(2)} % of the score, max map difference ${(100 * d.mapRel).toFixed(2)} % of the image's score, mean map difference ${(100 * d.mapMeanRel).toFixed(2)} % of the mean map value: ${ok ? 'OK' : 'FAILED'}\n`);
+            if (!ok) {
+              // A graph that moves scores this much would make wrong pass / fail decisions with the checkpoint's thresholds.
+              rmSync(r.onnx, { force: true });
+              rmSync(r.sidecar, { force: true });
+              throw new Error(`the int8 graph's scores differ from float32 by up to ${(100 * d.scoreRel).toFixed(1)} % (more than --int8-tolerance ${100 * o.int8Tolerance} %), so ${r.onnx} was removed. Use the default calibration settings (--calibration-headroom ${INT8_HEADROOM}, --calibration-percentile ${INT8_PERCENTILE}) and the product's training images for --calibration, or keep the float32 export.`);
+            }
           }
           if (o.benchmark && runsHere) {
             det ??= await OnnxDetector.load(r.onnx, { intraOpThreads: o.threads, allowSpinning: o.spinning });

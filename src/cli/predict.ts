@@ -5,7 +5,7 @@ import { incompleteTrainingWarning, loadCheckpoint } from '../engine/checkpoint.
 import { chooseEngine } from '../engine/engineChoice.js';
 import { inspectImages, journalEngine, type InspectOptions, type MapFormat } from '../engine/inspect.js';
 import { OnnxDetector } from '../engine/onnxPredict.js';
-import { openOnnxScorer } from '../engine/onnxModel.js';
+import { defaultOnnxFile, openOnnxScorer } from '../engine/onnxModel.js';
 import { assertWritableFolder } from '../util/writable.js';
 import { positive, positiveInt } from './options.js';
 
@@ -72,8 +72,11 @@ export function registerPredict(program: Command, tfLoader: () => Tf): void {
         } else if (engine === 'onnxruntime') {
           const onnx = await openOnnxScorer(model, o.checkpoint, { onnx: o.onnx, log, meta, threads: o.threads });
           det = onnx.det;
-          engineOpts = { engine: 'onnxruntime-node', scorer: onnx.scorer };
-          if (!resumed) log(`engine: onnxruntime-node (${o.engine === 'onnxruntime' ? '--engine onnxruntime' : '--onnx FILE'})`);
+          // Another ONNX file than the checkpoint's own export (e.g. an int8 one) is part of the engine's name, so that its
+          // results are never resumed into, or mixed with, those of another file (journal and predictions.json).
+          const name = o.onnx && path.resolve(onnx.file) !== path.resolve(defaultOnnxFile(o.checkpoint)) ? `onnxruntime-node on ${path.resolve(onnx.file)}` : 'onnxruntime-node';
+          engineOpts = { engine: name, scorer: onnx.scorer };
+          if (!resumed) log(`engine: ${name} (${o.engine === 'onnxruntime' ? '--engine onnxruntime' : '--onnx FILE'})`);
         } else if (!resumed) log('engine: tfjs-node (--engine tfjs)');
         process.stdout.write('path\tscore\tnormalized_score\tlabel\n');
         const r = await inspectImages(tf, model, meta, {

@@ -175,8 +175,11 @@ export async function writeResults(outDir: string, results: EvalResult[], meta: 
     ...results.filter((r) => r.health?.degenerate).map((r) => `- **DEGENERATE DETECTOR** (${r.category}, ${r.health.images} test images): ${r.health.problems.join(' ')}`),
   ];
   const teacherLine = `Teacher: ${meta.teacher.description ?? teacherLabel(meta.teacher)}${meta.teacher.sha256 ? ` (SHA-256 ${meta.teacher.sha256.slice(0, 16)}...)` : ''}.`;
+  // The engine the scores came from (test --engine), so that a metrics.md of an int8 model says so.
+  const eng = extra.engine as { name?: string; onnx?: string; quantization?: { weightBits?: number } | null } | undefined;
+  const engineLine = eng?.name ? `\nEngine: ${eng.name}${eng.onnx ? ` on ${path.basename(eng.onnx)}` : ''}${eng.quantization ? ` (int8, ${eng.quantization.weightBits ?? 7}-bit weights)` : ''}.` : '';
   const ed = meta.expectedDetection;
   const edLine = ed?.images ? `\nExpected detection (synthetic defects pasted into ${ed.images} held-out normal images; no defect labels): image AUROC ${pct(ed.imageAuroc)}, pixel AUROC ${pct(ed.pixelAuroc)}.` : '';
-  await writeFileAtomic(md, `${degenerate.length ? `> **WARNING: this model does not detect defects.**\n\n${degenerate.join('\n')}\n\n` : ''}${metricsTable(results, title)}\n${teacherLine}${edLine}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
+  await writeFileAtomic(md, `${degenerate.length ? `> **WARNING: this model does not detect defects.**\n\n${degenerate.join('\n')}\n\n` : ''}${metricsTable(results, title)}\n${teacherLine}${engineLine}${edLine}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
   return { json, md };
 }

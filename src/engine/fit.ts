@@ -11,7 +11,7 @@ import { checkTeacherForNorm, RANDOM_TEACHER, resolveResnet18Weights, type Teach
 import { shuffle } from '../util/rng.js';
 import { chunks, loadImageSet, type ImageSet } from './batches.js';
 import { markTrainingState, readCheckpointMeta, saveCheckpoint, writeTrainingState, type CheckpointMeta, type TrainingState, CHECKPOINT_FORMAT } from './checkpoint.js';
-import { TeacherFeatureCache, teacherCacheLimit } from './teacherCache.js';
+import { TeacherFeatureCache, teacherCacheLimit, teacherCacheSetting } from './teacherCache.js';
 import { DiskImageCache, meanLossCache, scoreCache } from './imageCache.js';
 import { readResumeState, removeResumeState, restoreResumeState, RESUME_FILE, saveResumeState } from './resume.js';
 import { LOCK_FILE, lockFolder } from '../util/lock.js';
@@ -96,6 +96,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   let c = structuredClone(opts.config);
   validateRunConfig(c);
+  teacherCacheSetting(); // a bad NTSNET_TEACHER_CACHE_GB fails now, not after the images are decoded
   // Before any work: the output must be outside the dataset and writable (a read-only --out fails now, not after an epoch).
   for (const dir of typeof opts.data === 'string' ? [opts.data] : datasetFolders(opts.data)) await assertOutsideDataset(opts.out, dir);
   await assertWritableFolder(opts.out, '--out', { create: true });
@@ -175,7 +176,8 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       caches.push(teacherTrain);
       teacherVal = await TeacherFeatureCache.create(tf, model, valSet, c.train.evalBatchSize);
       caches.push(teacherVal);
-    } else log(`note: the teacher's features would take ${(need / 1e9).toFixed(1)} GB of disk (over the ${(teacherCacheLimit() / 1e9).toFixed(1)} GB allowed: NTSNET_TEACHER_CACHE_GB, default 8, and half the free space of the cache folder); the teacher runs in every training step instead.`);
+    } else if (teacherCacheSetting() === 0) log('note: the teacher-feature cache is off (NTSNET_TEACHER_CACHE_GB=0); the teacher runs in every training step instead.');
+    else log(`note: the teacher's features would take ${(need / 1e9).toFixed(1)} GB of disk (over the ${(teacherCacheLimit() / 1e9).toFixed(1)} GB allowed: NTSNET_TEACHER_CACHE_GB, default 8, and half the free space of the cache folder); the teacher runs in every training step instead.`);
   }
   const optimizer = makeOptimizer(tf, c);
   let history: EpochRecord[] = [];

@@ -595,7 +595,7 @@ async function claimOutput(out: string, prev: { header?: JournalHeader; entries:
   const earlier = prev.header !== undefined || entries.includes(PREDICTIONS_JSON);
   if (!force) {
     throw new Error(earlier
-      ? `--out ${out} holds the output of another 'ntsnet predict' run (other checkpoint, input folder, thresholds or map format): writing there would overwrite its maps and leave stale ones beside the new predictions. Choose another --out, or pass --force to replace that run's files.`
+      ? `--out ${out} holds the output of another 'ntsnet predict' run (other checkpoint, input folder, thresholds, map format or engine / ONNX file): writing there would overwrite its maps and leave stale ones beside the new predictions. Choose another --out, or pass --force to replace that run's files.`
       : `--out ${out} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. ${entries.slice(0, 3).join(', ')}) and is not the output of an earlier 'ntsnet predict': its files could be overwritten. Choose a new or empty folder, or pass --force to write there anyway.`);
   }
   const listed = new Set<string>([PREDICTIONS_CSV, PREDICTIONS_JSON, JOURNAL_FILE]);

@@ -24,14 +24,25 @@ import type { DiskImageCache } from './imageCache.js';
  * cache folder (`$NTSNET_CACHE_DIR` or the system temporary folder); above it the teacher runs in every step.
  */
 export function teacherCacheLimit(): number {
-  const v = Number(process.env.NTSNET_TEACHER_CACHE_GB);
-  const limit = (Number.isFinite(v) && v >= 0 && process.env.NTSNET_TEACHER_CACHE_GB !== '' && process.env.NTSNET_TEACHER_CACHE_GB !== undefined ? v : 8) * 1e9;
+  const limit = teacherCacheSetting() * 1e9;
   try {
     const st = statfsSync(process.env.NTSNET_CACHE_DIR || tmpdir());
     return Math.min(limit, (st.bavail * st.bsize) / 2);
   } catch {
     return limit; // the cache folder's own error comes when it is created
   }
+}
+
+/**
+ * `$NTSNET_TEACHER_CACHE_GB` as a number of GB (default 8).
+ * @throws Error naming the variable when it is set to something that is not a number >= 0.
+ */
+export function teacherCacheSetting(): number {
+  const raw = process.env.NTSNET_TEACHER_CACHE_GB;
+  if (raw === undefined || raw.trim() === '') return 8;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`NTSNET_TEACHER_CACHE_GB=${raw} is not a size in GB: set a number >= 0 (0 turns the teacher-feature cache off), or unset it for the default 8.`);
+  return v;
 }
 
 /** Shapes [h, w, C] of the teacher features of one image, per used layer (layer l: S / 2^(l+1), 64 x 2^(l-1) channels). */

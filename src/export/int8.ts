@@ -2,6 +2,8 @@
  * `ntsnet export --format onnx --quantize int8`: calibration of the activation ranges on normal images with
  * onnxruntime-node, then the QDQ graph (src/export/quantize.ts). docs/export.md, "int8".
  */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import { loadImageSet } from '../engine/batches.js';
 import { loadCheckpoint, type CheckpointMeta } from '../engine/checkpoint.js';
@@ -94,6 +96,8 @@ export const INT8_PERCENTILE = 0.9999;
 
 /** Default factor the calibrated activation ranges are widened by (see modelToInt8Onnx; docs/export.md, "int8"). */
 export const INT8_HEADROOM = 1.5;
+/** Largest headroom accepted: at 8x a normal image's values use 1/8 of the uint8 steps. */
+export const INT8_MAX_HEADROOM = 8;
 
 /**
  * The int8 QDQ ONNX model of `model`, calibrated on `images` (normal images of the product: use its training images).
@@ -104,7 +108,7 @@ export async function modelToInt8Onnx(model: NTSNet, images: readonly Float32Arr
   assertInt8Supported(model.config);
   const q = opts.percentile ?? INT8_PERCENTILE;
   const h = opts.headroom ?? INT8_HEADROOM;
-  if (!(h >= 1)) throw new Error(`int8 export: the calibration headroom must be >= 1 (got ${h})`);
+  if (!(h >= 1 && h <= INT8_MAX_HEADROOM)) throw new Error(`int8 export: the calibration headroom must be between 1 and ${INT8_MAX_HEADROOM} (got ${h})`);
   const bits = opts.weightBits ?? defaultInt8WeightBits();
   // Headroom widens every range beyond what the normal images reached, so that a defect's stronger activations are
   // not clipped (at the cost of coarser uint8 steps).
@@ -174,6 +178,9 @@ export async function exportCheckpointInt8(tf: Tf, checkpoint: string, out: stri
   try {
     assertInt8Supported(model.config); // before the calibration images are read
     const inputs = await collectInspectionInputs(o.calibration);
+    // A category folder holds test defects and masks: calibrating on them would fit the ranges to defects.
+    if (existsSync(path.join(o.calibration, 'train')) && existsSync(path.join(o.calibration, 'test')))
+      throw new Error(`--calibration ${o.calibration} is a whole dataset folder (with train/ and test/): give the normal training images only, e.g. ${path.join(o.calibration, 'train', 'good')}`);
     const files = spreadSample(inputs.files, o.maxImages);
     o.log(`int8: calibrating on ${files.length} of ${inputs.files.length} image(s) in ${o.calibration}`);
     if (files.length < 16) o.log(`warning: only ${files.length} calibration image(s): the activation ranges may miss values of other normal images (give 16 or more, e.g. the training images)`);
