@@ -5,6 +5,7 @@
  *   int8), batch sizes x runs, plus the machine's compute ceilings and per-op profiles.
  * - `fit-speed`: `fit` on the dataset for a few epochs (seconds per epoch) or a few batches (peak memory).
  */
+import { quantile } from '../engine/threshold.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
@@ -100,12 +101,8 @@ export interface FitSpeedRecord {
 }
 
 const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
+const median = (v: readonly number[]): number => quantile(v, 0.5);
 
-function medianOf(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /**
  * Runs the engine-speed job: builds the detector (ImageNet teacher from the job's file, seeded student: speed does not
@@ -175,7 +172,7 @@ export async function runFitSpeedJob(tf: Tf, job: FitSpeedJob, signal?: AbortSig
   const seen = Math.min(n, (job.maxBatchesPerEpoch ?? Infinity) * job.config.train.batchSize);
   const rec: FitSpeedRecord = {
     kind: 'fit-speed', name: job.name, imageSize: job.config.model.imageSize, batchSize: job.config.train.batchSize, trainImages: n, imagesPerEpoch: seen, maxBatchesPerEpoch: job.maxBatchesPerEpoch ?? null,
-    history: r.history, trainSecondsPerEpoch: medianOf(r.history.map((h) => seen / h.imagesPerSecond)), fitSeconds: r.wallSeconds,
+    history: r.history, trainSecondsPerEpoch: median(r.history.map((h) => seen / h.imagesPerSecond)), fitSeconds: r.wallSeconds,
     peakRssMiB: peakRssMiB(), finishedAt: new Date().toISOString(),
   };
   await writeJsonAtomic(path.join(job.dir, 'run.json'), rec);

@@ -1,4 +1,5 @@
 /** speed.md of `ntsnet benchmark --speed` (see bench/speedBench.ts): tables, target ratios, ceilings, profiles. */
+import { quantile } from '../engine/threshold.js';
 import type { SpeedResult } from '../engine/speed.js';
 import type { CeilingRow } from './ceiling.js';
 import type { OpProfile } from './profile.js';
@@ -44,12 +45,9 @@ export interface SpeedSummary {
 export const SPEED_TARGETS = { vsPytorch: 1.5, vsOpenvino: 1.0, memoryBytes: 6e9 } as const;
 
 const f = (v: number | null | undefined, d = 2): string => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d));
+const median = (v: readonly number[]): number => quantile(v, 0.5);
 const verdict = (ok: boolean): string => (ok ? 'met' : '**not met**');
 
-function medianOf(v: number[]): number {
-  const x = [...v].sort((a, b) => a - b), m = x.length >> 1;
-  return x.length % 2 ? x[m]! : (x[m - 1]! + x[m]!) / 2;
-}
 
 /** Best ceiling (GFLOP/s) of an engine and dtype; ntsnet's engine names carry the dtype ("onnxruntime-node int8"). */
 function ceilingFor(ceilings: CeilingRow[], engine: string): number | undefined {
@@ -109,7 +107,7 @@ export function speedReport(s: SpeedSummary): string {
   const t0 = s.train[0]!;
   const ratios = s.train.flatMap((t, r) => (ptrains[r]?.trainSecondsPerEpoch ? [t.trainSecondsPerEpoch / ptrains[r]!.trainSecondsPerEpoch] : []));
   if (ratios.length) {
-    const k = medianOf(ratios);
+    const k = median(ratios);
     out.push(`| training seconds per epoch <= anomalib STFPM's (${t0.imageSize} px, batch ${t0.batchSize}, ${t0.trainImages} images; median of ${ratios.length} alternating round(s)) | ${ratios.map((x) => `${f(x)}x`).join(', ')}: **${f(k)}x** | ${verdict(k <= 1)} |`);
   }
   const memBytes = s.memory.peakRssMiB * 2 ** 20;
