@@ -10,14 +10,14 @@
  *     --dataset ../shared/data/magnetic_tile [--teacher-weights FILE] [--seed 42] [--headrooms 1,1.5,2] [--weight-bits auto|7|8] [--json OUT.json]
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTf } from '../src/backend/index.js';
 import { resolveBenchDatasets } from '../src/bench/datasets.js';
 import { epochsFor, protocol } from '../src/bench/protocol.js';
 import { applySavedSplit } from '../src/data/folder.js';
-import { loadCheckpoint } from '../src/engine/checkpoint.js';
+import { loadCheckpoint, readCheckpointMeta } from '../src/engine/checkpoint.js';
 import { evaluate } from '../src/engine/evaluate.js';
 import { fit } from '../src/engine/fit.js';
 import { openOnnxFile } from '../src/engine/onnxModel.js';
@@ -61,8 +61,8 @@ for (const arg of a.dataset!) {
     c.train.epochs = epochsFor(proto, split.train.length);
     if (existsSync(path.join(ckpt, 'config.json'))) {
       // A reused checkpoint must be this protocol's (the table compares the default detector as benchmarked).
-      const saved = JSON.parse(await readFile(path.join(ckpt, 'config.json'), 'utf8')) as { config?: { model?: { imageSize?: number } } };
-      if (saved.config?.model?.imageSize !== c.model.imageSize) fail(`${ckpt} was trained at ${saved.config?.model?.imageSize} px, not the cpu protocol's ${c.model.imageSize} px: use another --out`);
+      const saved = (await readCheckpointMeta(ckpt)).config.model.imageSize;
+      if (saved !== c.model.imageSize) fail(`${ckpt} was trained at ${saved} px, not the cpu protocol's ${c.model.imageSize} px: use another --out`);
     } else {
       log(`${ds.id}: training the default detector (${c.model.imageSize} px, ${c.train.epochs} epochs) ...`);
       await fit(tf, { data: ds.spec, out: ckpt, config: c, force: true, teacherWeights: a['teacher-weights'], download: false, log, progress: false });

@@ -12,6 +12,7 @@ import { OnnxGraphBuilder } from '../export/onnx.js';
 import { loadOrt } from '../engine/onnxPredict.js';
 import { NTSNET_VERSION } from '../engine/paths.js';
 import { INT8_WEIGHT_MAX } from '../export/quantize.js';
+import { timeRuns } from '../engine/speed.js';
 import { quantile } from '../engine/threshold.js';
 
 /** One ceiling measurement. */
@@ -40,14 +41,9 @@ function lcg(n: number, seed: number, scale = 1): Float32Array {
   return a;
 }
 
-async function timeCalls(call: () => Promise<void> | void, runs: number, warmup = 2): Promise<number> {
-  const t: number[] = [];
-  for (let i = 0; i < warmup + runs; i++) {
-    const t0 = performance.now();
-    await call();
-    if (i >= warmup) t.push(performance.now() - t0);
-  }
-  return quantile(t, 0.5);
+/** Median milliseconds of one call (after 2 untimed calls). */
+async function timeCalls(call: () => unknown, runs: number): Promise<number> {
+  return quantile(await timeRuns(call, runs, 2), 0.5);
 }
 
 function row(engine: CeilingRow['engine'], dtype: CeilingRow['dtype'], kernel: string, gflop: number, ms: number, runs: number): CeilingRow {

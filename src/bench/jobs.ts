@@ -83,7 +83,8 @@ export interface SpeedRunRecord {
   finishedAt: string;
 }
 
-const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
+/** Peak resident memory of this process so far, MiB (a job's own: each runs in its own worker process). */
+export const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
 
 /** Runs a training job (inside a worker process, so that peak memory is the job's own). Writes `dir/run.json` last. */
 export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): Promise<TrainRunRecord> {

@@ -4,10 +4,11 @@
  * ceilings and per-op profiles; writes speed.json and speed.md (docs/benchmark.md, "Speed"). Resumable: every part is
  * a job folder under `out/speed/` that is kept once finished.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cpuFlags } from '../backend/cpu.js';
 import type { Tf } from '../backend/index.js';
 import { readDataset } from '../data/dataset.js';
 import { preset, type RunConfig } from '../engine/config.js';
@@ -118,7 +119,7 @@ export async function runSpeedBenchmark(tf: Tf, o: SpeedBenchOptions): Promise<s
   const summary: SpeedSummary = {
     format: 'ntsnet-speed-benchmark', version: 1, command: o.command, dataset: { id: o.dataset.id, kind: o.dataset.kind, trainImages: split.train.length },
     teacher: { description: teacher.description, sha256: teacher.identity.sha256 }, seed: o.seed,
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), flags: cpuFlags() },
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), flags: (cpuFlags() ?? []).filter((f) => SIMD.test(f)) },
     versions: { ntsnet: NTSNET_VERSION, node: process.versions.node, tfjs: tf.version.tfjs },
     engines: await readRunJson<EngineSpeedRecord>(path.join(engines.dir, 'run.json')),
     train: await Promise.all(trainJobs.map((j) => readRunJson<FitSpeedRecord>(path.join(j.dir, 'run.json')))),
@@ -131,12 +132,5 @@ export async function runSpeedBenchmark(tf: Tf, o: SpeedBenchOptions): Promise<s
   return md;
 }
 
-/** The SIMD features that decide which kernels the runtimes pick (from /proc/cpuinfo; empty elsewhere). */
-function cpuFlags(): string[] {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
-    return (line.split(':')[1] ?? '').trim().split(/\s+/).filter((f) => /^(avx2|fma|avx512f|avx512_vnni|avx512_bf16|avx_vnni|amx_\w+)$/.test(f));
-  } catch {
-    return [];
-  }
-}
+/** The SIMD features that decide which kernels the runtimes pick (empty where they cannot be read). */
+const SIMD = /^(avx2|fma|avx512f|avx512_vnni|avx512_bf16|avx_vnni|amx_\w+)$/;

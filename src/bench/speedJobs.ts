@@ -7,6 +7,7 @@
  */
 import { quantile } from '../engine/threshold.js';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import type { FolderSpec } from '../data/folder.js';
@@ -21,6 +22,7 @@ import type { ModelConfig } from '../model/config.js';
 import { NTSNet } from '../model/ntsnet.js';
 import { resolveResnet18Weights } from '../model/weights/resolve.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { peakRssMiB } from './jobs.js';
 import { ortCeilings, tfjsCeilings, type CeilingRow } from './ceiling.js';
 import { convGflopPerImage } from './flops.js';
 import { ortProfile, tfjsInferenceProfile, tfjsTrainProfile, type OpProfile } from './profile.js';
@@ -100,9 +102,7 @@ export interface FitSpeedRecord {
   finishedAt: string;
 }
 
-const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
 const median = (v: readonly number[]): number => quantile(v, 0.5);
-
 
 /**
  * Runs the engine-speed job: builds the detector (ImageNet teacher from the job's file, seeded student: speed does not
@@ -151,7 +151,7 @@ export async function runEngineSpeedJob(tf: Tf, job: EngineSpeedJob): Promise<En
     ];
     const rec: EngineSpeedRecord = {
       kind: 'engine-speed', model: job.model, gflopPerImage: gflop ?? null, rows, ceilings, int8Parity: parity, calibrationImages: set.images.length, profiles,
-      cpu: (await import('node:os')).cpus()[0]?.model ?? 'unknown', finishedAt: new Date().toISOString(),
+      cpu: cpus()[0]?.model ?? 'unknown', finishedAt: new Date().toISOString(),
     };
     await writeJsonAtomic(path.join(job.dir, 'run.json'), rec);
     return rec;

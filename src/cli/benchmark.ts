@@ -7,7 +7,7 @@ import { runBenchmark } from '../bench/benchmark.js';
 import { DEFAULT_PEER_PYTHON, PEERS, type PeerName } from '../bench/peers.js';
 import { runSpeedBenchmark } from '../bench/speedBench.js';
 import type { Tf } from '../backend/index.js';
-import { int, positiveInt } from './options.js';
+import { int, positiveInt, positiveIntList } from './options.js';
 
 interface BenchFlags {
   protocol: string; dataset: string[]; out?: string; configs: string; peers: string; teacher: 'imagenet' | 'random';
@@ -15,10 +15,13 @@ interface BenchFlags {
   size: number; batches: string; runs?: string; trainEpochs: number; trainRounds: number;
 }
 
+/** positiveIntList for an option parsed after commander (its value may be the default string), its name first. */
 const list = (name: string, v: string): number[] => {
-  const xs = v.split(',').map((t) => t.trim());
-  if (!xs.length || xs.some((t) => !/^[1-9]\d*$/.test(t))) throw new Error(`${name}: expected a comma-separated list of positive integers, got '${v}'`);
-  return xs.map(Number);
+  try {
+    return positiveIntList(v);
+  } catch (e) {
+    throw new Error(`${name}: ${(e as Error).message}`);
+  }
 };
 
 export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
@@ -90,7 +93,7 @@ async function speedCommand(o: BenchFlags, cmd: Command, tfLoader: () => Tf, log
   if (ignored.length) throw new Error(`--speed does not use ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (those are options of the accuracy benchmark); drop them.`);
   const out = path.resolve(o.out ?? path.join('results', 'speed'));
   const peers = o.peers.trim() !== 'none';
-  if (peers && o.peers.split(',').map((p) => p.trim()).some((p) => p !== 'stfpm' && p !== 'patchcore')) throw new Error(`--peers: give stfpm (the speed peer) or none, got '${o.peers}'.`);
+  if (peers && o.peers.split(',').map((p) => p.trim()).some((p) => !(PEERS as readonly string[]).includes(p))) throw new Error(`--peers: give stfpm (the speed peer) or none, got '${o.peers}'.`);
   const cpu = protocol('cpu').base;
   const md = await runSpeedBenchmark(tfLoader(), {
     dataset: ds, out, teacherWeights: o.teacherWeights, seed: o.seed, imageSize: o.size, batches, runs, warmup: 2,

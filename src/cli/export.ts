@@ -9,9 +9,8 @@ import { exportCheckpointInt8, INT8_HEADROOM, INT8_MAX_HEADROOM, INT8_PERCENTILE
 import { cpuTakes8BitWeights, defaultInt8WeightBits, type Int8WeightBits } from '../export/quantize.js';
 import { exportCheckpointWeb } from '../export/web.js';
 import { assertWritableFile, assertWritableFolder } from '../util/writable.js';
-import { positive, positiveInt } from './options.js';
+import { positive, positiveInt, positiveIntList } from './options.js';
 
-const intList = (v: string): number[] => v.split(',').map((s) => positiveInt(s.trim()));
 
 interface ExportFlags {
   format: 'onnx' | 'web';
@@ -50,7 +49,7 @@ export function registerExport(program: Command, tfLoader: () => Tf): void {
     .option('--tolerance <x>', 'float32 export: largest accepted max abs difference of maps and scores in the check', positive, 1e-3)
     .option('--int8-tolerance <x>', 'int8 export: largest accepted relative score difference to float32 in the check (0.1 = 10 %)', positive, 0.1)
     .option('--benchmark', 'measure inference images/s of TF.js and onnxruntime (warm-up excluded, median)')
-    .addOption(new Option('--benchmark-batches <list>', 'batch sizes to time').argParser(intList).default([1, 32], '1,32'))
+    .addOption(new Option('--benchmark-batches <list>', 'batch sizes to time').argParser(positiveIntList).default([1, 32], '1,32'))
     .option('--runs <n>', 'timed runs per batch size and engine', positiveInt, 5)
     .option('--threads <n>', 'onnxruntime intra-op threads (default: its choice)', positiveInt)
     .option('--spinning', "let idle onnxruntime threads busy-wait (onnxruntime's default; off here, slower on a busy CPU)")

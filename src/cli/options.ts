@@ -31,6 +31,13 @@ export function positiveInt(v: string): number {
   return n;
 }
 
+/** Parses a comma-separated list of integers > 0 (e.g. batch sizes `1,32`), or tells commander the value is invalid. */
+export function positiveIntList(v: string): number[] {
+  const xs = v.split(',').map((t) => t.trim());
+  if (xs.some((t) => !/^[1-9]\d*$/.test(t))) throw new InvalidArgumentError(`expected a comma-separated list of positive integers, got '${v}'`);
+  return xs.map(Number);
+}
+
 /** Adds the run-config options shared by `fit` (every option overrides the chosen preset). */
 export function addConfigOptions(cmd: Command): Command {
   return cmd

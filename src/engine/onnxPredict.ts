@@ -9,7 +9,7 @@ import { ONNX_INPUT, ONNX_MAPS, ONNX_SCORES, readOnnxSummary } from '../export/o
 import { int8CpuProblem } from '../export/quantize.js';
 import { readFile } from 'node:fs/promises';
 import type { NTSNet } from '../model/ntsnet.js';
-import { measureInference, speedOf, type SpeedResult } from './speed.js';
+import { measureInference, speedOf, timeRuns, type SpeedResult } from './speed.js';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
@@ -27,6 +27,21 @@ export async function loadOrt(): Promise<Ort> {
         `Fix: 'npm ci --ignore-scripts' installs it with its bundled CPU binaries (its install script only adds CUDA libraries).`,
     );
   }
+}
+
+/** RGB images [b, h, w, 3] (ntsnet's layout) -> [b, 3, h, w] (the ONNX graph's), float32. */
+export function nhwcToNchw(x: Float32Array, b: number, h: number, w: number): Float32Array {
+  const plane = h * w;
+  const nchw = new Float32Array(x.length);
+  for (let i = 0; i < b; i++) {
+    const at = i * plane * 3;
+    for (let p = 0; p < plane; p++) {
+      nchw[at + p] = x[at + 3 * p]!;
+      nchw[at + plane + p] = x[at + 3 * p + 1]!;
+      nchw[at + 2 * plane + p] = x[at + 3 * p + 2]!;
+    }
+  }
+  return nchw;
 }
 
 /** Weight bits recorded in an int8 export's `ntsnet.quantization` metadata (7 for older int8 files; undefined for float32 or unreadable files). */
@@ -121,17 +136,7 @@ export class OnnxDetector {
     if (batchNHWC.length !== b * h * w * 3) throw new Error(`OnnxDetector.run: ${batchNHWC.length} values for a [${b}, ${h}, ${w}, 3] batch`);
     if ((this.height && this.height !== h) || (this.width && this.width !== w))
       throw new Error(`OnnxDetector.run: the model takes ${this.height}x${this.width} images, got ${h}x${w} (resize to the model's size first)`);
-    const plane = h * w;
-    const nchw = new Float32Array(batchNHWC.length);
-    for (let i = 0; i < b; i++) {
-      const src = i * plane * 3, dst = i * plane * 3;
-      for (let p = 0; p < plane; p++) {
-        nchw[dst + p] = batchNHWC[src + 3 * p]!;
-        nchw[dst + plane + p] = batchNHWC[src + 3 * p + 1]!;
-        nchw[dst + 2 * plane + p] = batchNHWC[src + 3 * p + 2]!;
-      }
-    }
-    const input = new this.ort.Tensor('float32', nchw, [b, 3, h, w]);
+    const input = new this.ort.Tensor('float32', nhwcToNchw(batchNHWC, b, h, w), [b, 3, h, w]);
     const out = await this.session.run({ [ONNX_INPUT]: input });
     const res = { scores: Float32Array.from(out[ONNX_SCORES]!.data as Float32Array), maps: Float32Array.from(out[ONNX_MAPS]!.data as Float32Array) };
     input.dispose();
@@ -153,12 +158,7 @@ export async function measureOnnxInference(det: OnnxDetector, size: number, batc
   const x = new Float32Array(batchSize * size * size * 3);
   let s = 12345;
   for (let i = 0; i < x.length; i++) { s = (s * 1103515245 + 12345) >>> 0; x[i] = (s / 2 ** 32) * 4 - 2; }
-  const times: number[] = [];
-  for (let i = 0; i < warmup + runs; i++) {
-    const t0 = performance.now();
-    await det.run(x, batchSize, size, size);
-    if (i >= warmup) times.push(performance.now() - t0);
-  }
+  const times = await timeRuns(() => det.run(x, batchSize, size, size), runs, warmup);
   return speedOf(batchSize, times);
 }
 

@@ -13,6 +13,19 @@ export interface SpeedResult {
   runs: number;
 }
 
+/**
+ * Times `call` `runs` times after `warmup` untimed calls. @returns the milliseconds of each timed call.
+ */
+export async function timeRuns(call: () => unknown, runs: number, warmup: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t0 = performance.now();
+    await call();
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  return times;
+}
+
 /** Summary of timed batches (milliseconds each): median throughput and the median / p99 batch time. */
 export function speedOf(batchSize: number, times: readonly number[]): SpeedResult {
   const med = quantile(times, 0.5);

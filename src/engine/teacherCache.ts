@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import type { Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../backend/index.js';
 import type { ModelConfig } from '../model/config.js';
+import { STAGES } from '../model/resnet.js';
 import type { NTSNet } from '../model/ntsnet.js';
 import { chunks } from './batches.js';
 import type { DiskImageCache } from './imageCache.js';
@@ -45,11 +46,11 @@ export function teacherCacheSetting(): number {
   return v;
 }
 
-/** Shapes [h, w, C] of the teacher features of one image, per used layer (layer l: S / 2^(l+1), 64 x 2^(l-1) channels). */
+/** Shapes [h, w, C] of the teacher features of one image, per used layer (layer l: S / 2^(l+1), the stage's channels). */
 export function teacherFeatureShapes(cfg: ModelConfig): [number, number, number][] {
   return [...cfg.layers].sort().map((l) => {
     const side = cfg.imageSize / 2 ** (l + 1);
-    return [side, side, 64 * 2 ** (l - 1)];
+    return [side, side, STAGES[l - 1]!.channels];
   });
 }
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import { loadImageSet } from '../engine/batches.js';
 import { loadCheckpoint, type CheckpointMeta } from '../engine/checkpoint.js';
-import { loadOrt, type OnnxDetector } from '../engine/onnxPredict.js';
+import { loadOrt, nhwcToNchw, type OnnxDetector } from '../engine/onnxPredict.js';
 import { collectInspectionInputs } from '../engine/predict.js';
 import { NTSNET_VERSION } from '../engine/paths.js';
 import type { NTSNet } from '../model/ntsnet.js';
@@ -28,13 +28,6 @@ export interface Int8Calibration {
   headroom?: number;
   /** Calibration quantile. */
   percentile?: number;
-}
-
-/** NHWC [b, S, S, 3] -> NCHW. */
-function toNchw(x: Float32Array, b: number, S: number): Float32Array {
-  const plane = S * S, out = new Float32Array(x.length);
-  for (let i = 0; i < b; i++) for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[i * 3 * plane + c * plane + p] = x[i * 3 * plane + 3 * p + c]!;
-  return out;
 }
 
 /** The q and 1 - q quantiles of `d` (a strided sample of at most 65,536 values; q = 1: the exact min and max). */
@@ -72,7 +65,7 @@ export async function calibrateInt8(model: NTSNet, images: readonly Float32Array
       const b = Math.min(batchSize, images.length - i);
       const x = new Float32Array(b * S * S * 3);
       for (let k = 0; k < b; k++) x.set(images[i + k]!, k * S * S * 3);
-      const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', toNchw(x, b, S), [b, 3, S, S]) }, names);
+      const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', nhwcToNchw(x, b, S, S), [b, 3, S, S]) }, names);
       for (const n of names) {
         const r = quantileRange(out[n]!.data as Float32Array, percentile);
         const id = n.slice(CALIB_PREFIX.length), acc = sums.get(id);

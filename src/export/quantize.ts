@@ -5,7 +5,7 @@
  * s_input * s_weight[c] (the layout onnxruntime's QDQ transformer turns into QLinearConv / QLinearAdd and runs with
  * VNNI int8 kernels). The per-layer features that the anomaly map compares stay float32.
  */
-import { readFileSync } from 'node:fs';
+import { cpuFlags } from '../backend/cpu.js';
 import type { ModelConfig } from '../model/config.js';
 import type { OnnxGraphBuilder } from './onnx.js';
 
@@ -53,12 +53,8 @@ export type Int8WeightBits = 7 | 8;
  */
 export function cpuTakes8BitWeights(): boolean | undefined {
   if (process.arch !== 'x64' && process.arch !== 'ia32') return true;
-  let flags: string[];
-  try {
-    flags = (readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '').split(':')[1]?.trim().split(/\s+/) ?? [];
-  } catch {
-    return undefined;
-  }
+  const flags = cpuFlags();
+  if (!flags) return undefined;
   return flags.includes('avx512_vnni') || flags.includes('avx_vnni');
 }
 
