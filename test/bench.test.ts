@@ -119,14 +119,28 @@ test('ntsnet benchmark: trains, writes the report, resumes without retraining, r
   for (const h of ['## Headline', '## Table 1', '## Table 2', '## Table 3', '## Table 4', '## Table 5', '## Fusion', 'Random teacher']) assert.ok(report.includes(h), `report has ${h}`);
   assert.match(report, /\| widget \| baseline: symmetric baseline[^|]*\| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \|/);
   assert.match(report, /ResNet34 \| ResNet18 \| not run: ImageNet ResNet34 weights/);
-  const rec = JSON.parse(readFileSync(path.join(out, 'widget', 'ntsnet', 'run.json'), 'utf8')) as { variants: { name: string; aupro: number | null; f1Max: number | null }[]; config: { train: { epochs: number } }; peakRssMiB: number };
+  const rec = JSON.parse(readFileSync(path.join(out, 'widget', 'ntsnet', 'run.json'), 'utf8')) as { variants: { name: string; imageAuroc: number | null; aupro: number | null; f1Max: number | null }[]; config: { train: { epochs: number } }; peakRssMiB: number };
   assert.equal(rec.variants.length, 11);
   assert.ok(rec.variants.every((v) => typeof v.aupro === 'number' && typeof v.f1Max === 'number'));
   assert.equal(rec.config.train.epochs, 1);
   assert.ok(rec.peakRssMiB > 50);
   const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')) as { protocol: string; datasets: Record<string, unknown> };
-  assert.equal(summary.protocol, 'cpu');
+  assert.equal(summary.protocol, 'default');
   assert.ok(summary.datasets.widget);
+  // The issue-10 table: the default (epoch chosen by synthetic defects, and the last epoch beside it) and the levers.
+  const acc = readFileSync(path.join(out, 'accuracy.md'), 'utf8');
+  assert.match(acc, /## widget[\s\S]*\| ntsnet, epoch chosen by synthetic defects \(--select-by synthetic\), \d+ px \| \d+\.\d \| \d+\.\d \|/);
+  assert.match(acc, /\| (\*\*ntsnet default\*\* \(lowest validation loss = last epoch\)|ntsnet, last epoch \(the lowest validation loss was at epoch \d+\)), \d+ px \|/);
+  assert.match(acc, /## Epoch selection checked on fresh synthetic defects[\s\S]*Verdict: selection by synthetic defects \*\*(kept|rejected)\*\*/);
+  assert.match(acc, /## Label-free verdicts[\s\S]*`ntsnet`: \*\*(kept|rejected)\*\*[\s\S]*`lnorm`: \*\*(kept|rejected)\*\*/);
+  const levers = (JSON.parse(readFileSync(path.join(out, 'levers.json'), 'utf8')) as { rows: { config: string; variant: string; test: { imageAuroc: number | null; pixelAuroc: number | null } }[] }).rows;
+  assert.deepEqual([...new Set(levers.map((l) => l.variant))], ['own', 'lnorm', 'top1', 'top01', 'L3', 'L13', 'L23', 'lnorm_L13', 'lnorm_L23']);
+  assert.ok(levers.every((l) => l.config === 'baseline') && levers.length === 9, 'every lever on the default model');
+  const own = levers.find((l) => l.variant === 'own')!;
+  const base = JSON.parse(readFileSync(path.join(out, 'widget', 'baseline', 'run.json'), 'utf8')) as { variants: { imageAuroc: number | null; pixelAuroc: number | null }[] };
+  assert.equal(own.test.imageAuroc, base.variants[0]!.imageAuroc, "levers' own setting reproduces the job's metrics");
+  assert.equal(own.test.pixelAuroc, base.variants[0]!.pixelAuroc);
+  assert.ok(existsSync(path.join(out, 'widget', 'baseline', 'last', 'model.safetensors')), 'the last epoch is kept beside the selected one');
   assert.match(first.stderr, /\[1\/2\] widget\/baseline: running/);
   const mtime = statSync(path.join(out, 'widget', 'ntsnet', 'run.json')).mtimeMs;
   const second = await run(process.execPath, args, { maxBuffer: 1 << 24 });
@@ -134,7 +148,7 @@ test('ntsnet benchmark: trains, writes the report, resumes without retraining, r
   assert.match(second.stderr, /widget\/ntsnet: done earlier, skipped/);
   assert.equal(statSync(path.join(out, 'widget', 'ntsnet', 'run.json')).mtimeMs, mtime, 'finished run not redone');
   const meta0 = readFileSync(path.join(out, 'benchmark.json'), 'utf8');
-  await assert.rejects(run(process.execPath, [...args.slice(0, -4), '--epochs', '2', '--teacher', 'random']), /holds a benchmark run with protocol cpu, seed 42, epochs 1, random teacher; this command asks for protocol cpu, seed 42, epochs 2/);
+  await assert.rejects(run(process.execPath, [...args.slice(0, -4), '--epochs', '2', '--teacher', 'random']), /holds a benchmark run with protocol default, seed 42, epochs 1, random teacher; this command asks for protocol default, seed 42, epochs 2/);
   // A job folder holding another plan is refused before anything is written, naming what differs.
   const job = JSON.parse(readFileSync(path.join(out, 'widget', 'baseline', 'job.json'), 'utf8')) as { config: { train: { lr: number } } };
   job.config.train.lr = 0.1;
@@ -188,12 +202,12 @@ test('ntsnet benchmark shows why a job failed on the terminal; --skip-bad skips 
 
 const noPeerEnv = existsSync(DEFAULT_PEER_PYTHON) ? undefined : `anomalib environment ${DEFAULT_PEER_PYTHON} missing: peer check skipped (create it with 'bash benchmarks/peers/setup-anomalib.sh')`;
 
-test('ntsnet benchmark --peers stfpm,patchcore runs anomalib on the same split and scores its maps with ntsnet\'s metrics', { skip: noPeerEnv, timeout: 600_000 }, async () => {
+test('ntsnet benchmark --peers stfpm,patchcore,rd runs anomalib on the same split and scores its maps with ntsnet\'s metrics', { skip: noPeerEnv, timeout: 600_000 }, async () => {
   const tmp = makeTempDir('benchpeer');
   const data = await makeMvtecCategory(path.join(tmp, 'widget'), { train: 6, good: 2, defective: 2 });
   const out = path.join(tmp, 'results');
-  await run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--out', out, '--configs', 'baseline', '--peers', 'stfpm,patchcore', '--no-speed', '--epochs', '1', '--teacher', 'random'], { maxBuffer: 1 << 24 });
-  for (const p of ['stfpm', 'patchcore']) {
+  await run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--out', out, '--configs', 'baseline', '--peers', 'stfpm,patchcore,rd', '--no-speed', '--epochs', '1', '--teacher', 'random'], { maxBuffer: 1 << 24 });
+  for (const p of ['stfpm', 'patchcore', 'rd']) {
     const rec = JSON.parse(readFileSync(path.join(out, 'widget', `anomalib-${p}`, 'run.json'), 'utf8')) as { metrics: { imageAuroc: number; pixelAuroc: number }; images: unknown[]; tool: { backboneTensorsLoaded: number; weightsFile: string } };
     assert.equal(rec.images.length, 4);
     assert.ok(rec.metrics.imageAuroc >= 0 && rec.metrics.imageAuroc <= 1 && rec.metrics.pixelAuroc >= 0 && rec.metrics.pixelAuroc <= 1);
@@ -201,4 +215,7 @@ test('ntsnet benchmark --peers stfpm,patchcore runs anomalib on the same split a
     assert.equal(rec.tool.weightsFile, 'teacher-random-seed42.safetensors');
   }
   assert.match(readFileSync(path.join(out, 'report.md'), 'utf8'), /anomalib STFPM-R18/);
+  const acc = readFileSync(path.join(out, 'accuracy.md'), 'utf8');
+  for (const p of ['STFPM-R18', 'PatchCore-R18, \\d+ px, coreset 0.1', 'Reverse Distillation \\(R18 encoder\\), \\d+ px, 1 epochs']) assert.match(acc, new RegExp(`\\| anomalib ${p}`));
+  await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--out', out, '--configs', 'baseline', '--peers', 'patchcore', '--coreset-ratio', '0.5', '--no-speed', '--epochs', '1', '--teacher', 'random']), /holds a PatchCore run with coreset ratio 0.1, not 0.5/);
 });

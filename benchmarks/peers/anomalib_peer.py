@@ -1,11 +1,11 @@
-"""Runs an anomalib model (STFPM or PatchCore, ResNet18 backbone) as the peer of `ntsnet benchmark`.
+"""Runs an anomalib model (STFPM, PatchCore or Reverse Distillation, ResNet18 backbone) as the peer of `ntsnet benchmark`.
 
 Benchmark-only tooling: runs in the environment made by setup-anomalib.sh, never imported by ntsnet.
 
 The benchmark gives this script exactly the images ntsnet uses (train / test lists of its seeded split), the image
 size, the epochs and the teacher / backbone weights file that ntsnet's teacher uses (ImageNet ResNet18 when it is
 available; otherwise the same seeded random ResNet18, exported by the benchmark). anomalib's own modules do the work:
-its network (anomalib.models.Stfpm / Patchcore, `.model`), loss, optimiser (`configure_optimizers`), pre-processing
+its network (anomalib.models.Stfpm / Patchcore / ReverseDistillation, `.model`), loss, optimiser (`configure_optimizers`), pre-processing
 (`configure_pre_processor`: Resize + ImageNet Normalize) and anomaly map. Only the outer loop is a plain PyTorch loop
 instead of Lightning's Trainer, so that the raw (un-normalised) scores and maps come back and ntsnet's metric code
 scores both tools identically. Timm's `pretrained=True` download is disabled (no network); the weights file is
@@ -43,7 +43,7 @@ def _offline_create_model(*args, **kwargs):
 timm.create_model = _offline_create_model
 
 import anomalib  # noqa: E402  (after the timm patch: anomalib builds backbones at construction time)
-from anomalib.models import Patchcore, Stfpm  # noqa: E402
+from anomalib.models import Patchcore, ReverseDistillation, Stfpm  # noqa: E402
 
 
 def load_state(path: str) -> dict[str, torch.Tensor]:
@@ -98,8 +98,9 @@ def time_inference(model: torch.nn.Module, size: int, batches: list[int], runs: 
     return out
 
 
-def train_stfpm(module, train: torch.Tensor, epochs: int, batch_size: int, seed: int, max_batches: int | None = None) -> list[dict]:
-    """anomalib's STFPM training step (its loss and optimiser) in a plain loop; seconds per epoch in the history."""
+def train_distill(name: str, module, frozen: torch.nn.Module, train: torch.Tensor, epochs: int, batch_size: int, seed: int, max_batches: int | None = None) -> list[dict]:
+    """anomalib's training step of a distillation model (STFPM, Reverse Distillation: its forward, loss and optimiser)
+    in a plain loop; seconds per epoch in the history."""
     net = module.model
     opt = module.configure_optimizers()
     gen = torch.Generator().manual_seed(seed)
@@ -107,23 +108,26 @@ def train_stfpm(module, train: torch.Tensor, epochs: int, batch_size: int, seed:
     for epoch in range(epochs):
         te = time.perf_counter()
         net.train()
-        net.teacher_model.eval()
+        frozen.eval()  # the pretrained network keeps its BatchNorm statistics
         order = torch.randperm(len(train), generator=gen)
         total, seen = 0.0, 0
         for b, i in enumerate(range(0, len(order), batch_size)):
             if max_batches is not None and b >= max_batches:
                 break
             x = train[order[i : i + batch_size]]
-            t_feat, s_feat = net(x)
-            loss = module.loss(t_feat, s_feat)
+            loss = module.loss(*net(x))
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item()
             seen += len(x)
         history.append({"epoch": epoch + 1, "trainLoss": total / max(seen, 1), "seconds": time.perf_counter() - te, "images": seen})
-        print(f"stfpm epoch {epoch + 1}/{epochs} loss {total / max(seen, 1):.5f} {time.perf_counter() - te:.1f} s", flush=True)
+        print(f"{name} epoch {epoch + 1}/{epochs} loss {total / max(seen, 1):.5f} {time.perf_counter() - te:.1f} s", flush=True)
     return history
+
+
+def train_stfpm(module, train: torch.Tensor, epochs: int, batch_size: int, seed: int, max_batches: int | None = None) -> list[dict]:
+    return train_distill("stfpm", module, module.model.teacher_model, train, epochs, batch_size, seed, max_batches)
 
 
 def stfpm_module(state: dict[str, torch.Tensor]):
@@ -193,7 +197,7 @@ def speed_task(task: str, cfg: dict, state: dict[str, torch.Tensor], out: str) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", choices=["stfpm", "patchcore"], required=True)
+    ap.add_argument("--model", choices=["stfpm", "patchcore", "rd"], required=True)
     ap.add_argument("--input", required=True, help="peer-input.json written by ntsnet benchmark")
     ap.add_argument("--weights", required=True, help="ResNet18 weights (.pth / .safetensors, torchvision names)")
     ap.add_argument("--out", required=True)
@@ -214,6 +218,14 @@ def main() -> None:
 
     if a.model == "stfpm":
         module, loaded = stfpm_module(state)
+    elif a.model == "rd":
+        # anomalib's ResNet18 decoder and one-class bottleneck (Deng et al. 2022) on the shared trunk as encoder.
+        module = ReverseDistillation(
+            backbone="resnet18", layers=["layer1", "layer2", "layer3"], pre_trained=True,
+            pre_processor=ReverseDistillation.configure_pre_processor(image_size=(size, size)),
+            evaluator=False, visualizer=False, post_processor=False,
+        )
+        loaded = load_backbone(module.model.encoder.feature_extractor, state, "Reverse Distillation encoder")
     else:
         module = Patchcore(
             backbone="resnet18", layers=["layer2", "layer3"], pre_trained=True, coreset_sampling_ratio=cfg["coresetRatio"],
@@ -223,6 +235,8 @@ def main() -> None:
     count = lambda mod: sum(p.numel() for p in mod.parameters())  # noqa: E731
     if a.model == "stfpm":
         parameters = {"student": count(module.model.student_model), "teacher": count(module.model.teacher_model)}
+    elif a.model == "rd":
+        parameters = {"student": count(module.model.bottleneck) + count(module.model.decoder), "teacher": count(module.model.encoder)}
     else:
         parameters = {"student": 0, "teacher": count(module.model.feature_extractor)}
     transform = type(module).configure_pre_processor(image_size=(size, size)).transform
@@ -234,6 +248,8 @@ def main() -> None:
     memory_bank = None
     if a.model == "stfpm":
         history = train_stfpm(module, train, cfg["epochs"], cfg["batchSize"], cfg["seed"])
+    elif a.model == "rd":
+        history = train_distill("rd", module, module.model.encoder, train, cfg["epochs"], cfg["batchSize"], cfg["seed"])
     else:
         te = time.perf_counter()
         net.train()
@@ -282,9 +298,9 @@ def main() -> None:
         "timmVersion": timm.__version__, "python": platform.python_version(), "torchThreads": torch.get_num_threads(),
         "backboneTensorsLoaded": loaded, "parameters": parameters, "memoryBank": memory_bank, "weightsFile": os.path.basename(a.weights),
         "settings": {
-            "imageSize": size, "epochs": cfg["epochs"] if a.model == "stfpm" else 1, "batchSize": cfg["batchSize"],
-            "optimizer": repr(module.configure_optimizers()) if a.model == "stfpm" else None,
-            "layers": ["layer1", "layer2", "layer3"] if a.model == "stfpm" else ["layer2", "layer3"],
+            "imageSize": size, "epochs": 1 if a.model == "patchcore" else cfg["epochs"], "batchSize": cfg["batchSize"],
+            "optimizer": None if a.model == "patchcore" else repr(module.configure_optimizers()),
+            "layers": ["layer2", "layer3"] if a.model == "patchcore" else ["layer1", "layer2", "layer3"],
             "coresetRatio": cfg["coresetRatio"] if a.model == "patchcore" else None,
         },
         "fitSeconds": fit_seconds, "history": history, "testSeconds": test_seconds,

@@ -12,6 +12,8 @@ import { DEFAULT_PEER_PYTHON, benchTeacher, checkPeerPython, runPeer, writeBench
 import { ABLATION, type AblationName } from './plan.js';
 import type { Protocol } from './protocol.js';
 import { collectResults, writeReport, type BenchMeta } from './report.js';
+import { writeAccuracyReport } from './accuracyReport.js';
+import { runLevers } from './levers.js';
 import { checkJobPlans, planJobs, readRunJson, runJobs } from './runner.js';
 
 /** Options of {@link runBenchmark} (the `ntsnet benchmark` command). */
@@ -27,6 +29,8 @@ export interface BenchmarkOptions {
   epochs?: number;
   speed: boolean;
   python?: string;
+  /** PatchCore's coreset sampling ratio. */
+  coresetRatio: number;
   report: boolean;
   skipBad?: boolean;
   /** The command line, recorded in benchmark.json and the report. */
@@ -121,7 +125,7 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
       o.log(`peer ${label}: running (or reusing a finished run) ...`);
       const t0 = Date.now();
       const rec = await runPeer({
-        python, dataset: ds, peer: p, dir: path.join(o.out, ds.id, `anomalib-${p}`), config, teacher, skipBad: o.skipBad,
+        python, dataset: ds, peer: p, dir: path.join(o.out, ds.id, `anomalib-${p}`), config, teacher, skipBad: o.skipBad, coresetRatio: o.coresetRatio,
         // Speed is data-independent: time each peer once, on the first dataset.
         speed: o.speed && ds === o.datasets[0] ? o.protocol.speed : null,
       });
@@ -130,8 +134,12 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
   }
   if (!o.report) return {};
   const trainNames = [...new Set([...meta.configs, ...jobs.filter((j): j is TrainJob => j.kind === 'train').map((j) => j.name)])];
-  const { md } = await writeReport(o.out, await collectResults(o.out, meta, trainNames));
+  const results = await collectResults(o.out, meta, trainNames);
+  const { md } = await writeReport(o.out, results);
   o.log(`report: ${md}`);
+  const levers = await runLevers(tf, o.out, o.log);
+  const acc = await writeAccuracyReport(o.out, results, levers);
+  o.log(`accuracy table: ${acc}`);
   return { report: md };
 }
 

@@ -31,6 +31,8 @@ export interface TrainJob {
   variants: Variant[];
   /** Skip unreadable images with a warning instead of failing (`--skip-bad`). */
   skipBad?: boolean;
+  /** Also keep and evaluate the last epoch's weights (`last/`), to compare the epoch selection with training to the end. */
+  keepLast?: boolean;
 }
 
 /** An inference-speed job (Table 2) for one architecture. */
@@ -68,6 +70,8 @@ export interface TrainRunRecord {
   images: { file: string; label: 0 | 1; defectType: string; score: number }[];
   /** Label-free figure of the checkpoint (synthetic defects in its held-out normal images; null when it had none). */
   expectedDetection?: ExpectedDetection | null;
+  /** The last epoch's weights (when the job kept them): their metrics in the model's own setting. */
+  last?: { epoch: number; expectedDetection: ExpectedDetection | null } & MapMetrics;
   finishedAt: string;
 }
 
@@ -95,7 +99,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): 
   if (job.teacherMode === 'random') config.teacher = 'random';
   const r = await fit(tf, {
     data: job.dataset.spec, out: ckpt, config, force: true, checkTestImages: !job.skipBad, skipBad: job.skipBad, teacherWeights: job.teacherWeights,
-    download: false, log, progress: false, signal,
+    download: false, log, progress: false, signal, ...(job.keepLast ? { keepLast: path.join(job.dir, 'last') } : {}),
   });
   const { model, meta } = await loadCheckpoint(tf, ckpt);
   try {
@@ -117,6 +121,17 @@ export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): 
     // (evaluate's pixel AUROC is binned, exact within res.pixelAurocBound; the variants' is exact.)
     if (Math.abs((own.imageAuroc ?? 0) - (res.imageAuroc ?? 0)) > 1e-6 || Math.abs((own.pixelAuroc ?? 0) - (res.pixelAuroc ?? 0)) > 1e-6 + (res.pixelAurocBound ?? 0))
       throw new Error(`internal check failed: variant ${own.name} gives ${own.imageAuroc}/${own.pixelAuroc} but evaluate() gives ${res.imageAuroc}/${res.pixelAuroc}`);
+    let last: TrainRunRecord['last'];
+    if (job.keepLast) {
+      const l = await loadCheckpoint(tf, path.join(job.dir, 'last'));
+      try {
+        const own = variantMaps(tf, perLayerMaps(tf, l.model, set, config.train.evalBatchSize), job.variants[0]!);
+        last = { epoch: l.meta.bestEpoch, expectedDetection: l.meta.expectedDetection ?? null, ...mapMetrics(own.scores, labels, own.maps, gt, size) };
+        log(`last epoch ${last.epoch}: image AUROC ${fmt(last.imageAuroc)} pixel AUROC ${fmt(last.pixelAuroc)} AUPRO ${fmt(last.aupro)}`);
+      } finally {
+        l.model.dispose();
+      }
+    }
     const rec: TrainRunRecord = {
       kind: 'train', dataset: job.dataset.id, name: job.name, config: meta.config, teacher: meta.teacher,
       epochs: meta.config.train.epochs, bestEpoch: meta.bestEpoch, fitSeconds: r.wallSeconds,
@@ -124,7 +139,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): 
       peakRssMiB: peakRssMiB(), parameters: r.parameterCounts,
       test: { seconds: res.seconds, imagesPerSecond: res.imagesPerSecond, counts: { test: res.counts.test, good: res.counts.good, defective: res.counts.defective }, notes: res.notes },
       variants, images: res.images.map((i) => ({ file: i.file, label: i.label, defectType: i.defectType, score: i.score })),
-      expectedDetection: meta.expectedDetection ?? null,
+      expectedDetection: meta.expectedDetection ?? null, ...(last ? { last } : {}),
       finishedAt: new Date().toISOString(),
     };
     await writeJsonAtomic(path.join(job.dir, 'run.json'), rec);

@@ -17,9 +17,11 @@ import { readRunJson } from './runner.js';
 import { mapMetrics, type MapMetrics } from './variants.js';
 import { loadTestMasks } from '../engine/evaluate.js';
 
-/** anomalib models run as peers. */
-export const PEERS = ['stfpm', 'patchcore'] as const;
+/** anomalib models run as peers: STFPM-R18, PatchCore-R18 and Reverse Distillation with a ResNet18 encoder (`rd`). */
+export const PEERS = ['stfpm', 'patchcore', 'rd'] as const;
 export type PeerName = (typeof PEERS)[number];
+/** Report names of the peers. */
+export const PEER_LABELS: Record<PeerName, string> = { stfpm: 'STFPM-R18', patchcore: 'PatchCore-R18', rd: 'Reverse Distillation (R18 encoder)' };
 
 /** Repository root (this file is dist/src/bench/peers.js). */
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -113,6 +115,8 @@ export interface PeerOptions {
   config: RunConfig;
   teacher: BenchTeacher;
   speed: { imageSize: number; batches: number[]; runs: number } | null;
+  /** PatchCore's coreset sampling ratio (anomalib's default 0.1). */
+  coresetRatio: number;
   skipBad?: boolean;
 }
 
@@ -123,14 +127,20 @@ export interface PeerOptions {
  */
 export async function runPeer(o: PeerOptions): Promise<PeerRunRecord> {
   const runFile = path.join(o.dir, 'run.json');
-  if (await stat(runFile).catch(() => undefined)) return readRunJson<PeerRunRecord>(runFile);
+  if (await stat(runFile).catch(() => undefined)) {
+    const done = await readRunJson<PeerRunRecord>(runFile);
+    const ratio = (done.tool.settings as { coresetRatio?: number | null } | undefined)?.coresetRatio;
+    if (o.peer === 'patchcore' && typeof ratio === 'number' && ratio !== o.coresetRatio)
+      throw new Error(`${o.dir} holds a PatchCore run with coreset ratio ${ratio}, not ${o.coresetRatio}. Rerun with --coreset-ratio ${ratio} to reuse it, or use another --out.`);
+    return done;
+  }
   await mkdir(o.dir, { recursive: true });
   const c = o.config;
   const ds = await readDataset(o.dataset.spec, { valFraction: c.train.valFraction, seed: c.train.seed, skipBad: o.skipBad });
   const input = {
     train: ds.train, test: ds.test.map((t) => ({ path: t.path, label: t.label })), imageSize: c.model.imageSize,
     epochs: c.train.epochs, batchSize: c.train.batchSize, evalBatchSize: c.train.evalBatchSize, seed: c.train.seed,
-    coresetRatio: 0.1, speed: o.speed,
+    coresetRatio: o.coresetRatio, speed: o.speed,
   };
   const inputFile = path.join(o.dir, 'peer-input.json');
   await writeJsonAtomic(inputFile, input);

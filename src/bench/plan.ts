@@ -1,3 +1,4 @@
+import type { TrainConfig } from '../engine/config.js';
 import type { LayerId, ModelConfig } from '../model/config.js';
 
 /**
@@ -19,7 +20,14 @@ export const ABLATION = {
   cot_pool: { label: '+ CoT student, avg-pool downsampling (CoTNet)', studentBlock: 'cot', teacherNorm: 'frozen_bn', cot: { downsample: 'avgpool' } },
   cot_zero: { label: '+ CoT student, zero-initialised value path', studentBlock: 'cot', teacherNorm: 'frozen_bn', cot: { valueInit: 'zero' } },
   cot_g1: { label: '+ CoT student, ungrouped key conv, 1 head', studentBlock: 'cot', teacherNorm: 'frozen_bn', cot: { groups: 1, heads: 1 } },
-} as const satisfies Record<string, { label: string; studentBlock: ModelConfig['studentBlock']; teacherNorm: ModelConfig['teacherNorm']; emanSchedule?: ModelConfig['emanSchedule']; emanScales?: readonly LayerId[]; cot?: Partial<ModelConfig['cot']> }>;
+  // Training levers (issue 10): one change each against `baseline`.
+  cosine: { label: '+ cosine learning-rate schedule', studentBlock: 'basic', teacherNorm: 'frozen_bn', train: { lrSchedule: 'cosine' } },
+  flip: { label: '+ flip augmentation', studentBlock: 'basic', teacherNorm: 'frozen_bn', train: { augment: 'flip' } },
+  epochs2x: { label: '+ twice the epochs', studentBlock: 'basic', teacherNorm: 'frozen_bn', epochsFactor: 2 },
+  r256: { label: '+ 256 px input (baseline otherwise)', studentBlock: 'basic', teacherNorm: 'frozen_bn', imageSize: 256 },
+  // A second student of the baseline (another initialisation and data order, same split): ensemble member.
+  seed2: { label: 'baseline, second initialisation (ensemble member)', studentBlock: 'basic', teacherNorm: 'frozen_bn', train: { initSeed: 2 } },
+} as const satisfies Record<string, { label: string; studentBlock: ModelConfig['studentBlock']; teacherNorm: ModelConfig['teacherNorm']; emanSchedule?: ModelConfig['emanSchedule']; emanScales?: readonly LayerId[]; cot?: Partial<ModelConfig['cot']>; train?: Partial<TrainConfig>; epochsFactor?: number; imageSize?: number }>;
 
 export type AblationName = keyof typeof ABLATION;
 export const ABLATION_NAMES = Object.keys(ABLATION) as AblationName[];

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { SpeedRunRecord, TrainRunRecord } from './jobs.js';
-import type { PeerName, PeerRunRecord } from './peers.js';
+import { PEER_LABELS, type PeerName, type PeerRunRecord } from './peers.js';
 import { readRunJson } from './runner.js';
 import { ABLATION, LAYER_SUBSETS, SIGMAS, layerKey, type AblationName } from './plan.js';
 import { labelFreeSelection, type LabelFreeEntry } from './select.js';
@@ -137,7 +137,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
   const methods: { label: string; get: (d: string) => { mm?: { imageAuroc: number | null; pixelAuroc: number | null; aupro: number | null; f1Max: number | null }; s1: number | null; sN: number | null } }[] = [
     ...(m.configs.includes('ntsnet') ? [{ label: `ntsnet NTSNet ${ABLATION.ntsnet.label.replace(/^\+ both = NTSNet /, '')}`, get: (d: string) => ({ mm: own(r.train.get(key(d, 'ntsnet'))), s1: speedOf(r.speed.get('cot'), b1), sN: speedOf(r.speed.get('cot'), bN) }) }] : []),
     ...(m.configs.includes('baseline') ? [{ label: 'ntsnet symmetric baseline', get: (d: string) => ({ mm: own(r.train.get(key(d, 'baseline'))), s1: speedOf(r.speed.get('basic'), b1), sN: speedOf(r.speed.get('basic'), bN) }) }] : []),
-    ...m.peers.map((p) => ({ label: `anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18'}`, get: (d: string) => { const pr = r.peers.get(key(d, p)); const tp = timedPeer(r, p); return { mm: pr?.metrics, s1: peerSpeed(tp, b1), sN: peerSpeed(tp, bN) }; } })),
+    ...m.peers.map((p) => ({ label: `anomalib ${PEER_LABELS[p]}`, get: (d: string) => { const pr = r.peers.get(key(d, p)); const tp = timedPeer(r, p); return { mm: pr?.metrics, s1: peerSpeed(tp, b1), sN: peerSpeed(tp, bN) }; } })),
   ];
   const summary: BenchSummary = { protocol: m.protocol.name, teacher: m.teacher, datasets: {}, speed256: {} };
   for (const d of ds) {
@@ -189,7 +189,7 @@ export function renderReport(r: BenchResults): { markdown: string; summary: Benc
     });
     const params = any?.tool.parameters as { student: number; teacher: number } | undefined;
     const bank = any?.tool.memoryBank as number[] | null | undefined;
-    L.push(row([`anomalib ${p === 'stfpm' ? 'STFPM-R18' : 'PatchCore-R18 (no training: memory bank)'}`, num(params ? params.student / 1e6 : null, 2), num(params ? params.teacher / 1e6 : null, 2), `${num(params ? ((params.student + params.teacher) * 4) / 2 ** 20 : null, 1)}${bank ? ` + bank ${bank.join(' x ')} (${num((bank[0]! * bank[1]! * 4) / 2 ** 20, 1)} MB, ${any!.dataset})` : ''}`, num(peerSpeed(any, b1), 2), num(peerSpeed(any, bN), 2), ...per]));
+    L.push(row([`anomalib ${PEER_LABELS[p]}${p === 'patchcore' ? ' (no training: memory bank)' : ''}`, num(params ? params.student / 1e6 : null, 2), num(params ? params.teacher / 1e6 : null, 2), `${num(params ? ((params.student + params.teacher) * 4) / 2 ** 20 : null, 1)}${bank ? ` + bank ${bank.join(' x ')} (${num((bank[0]! * bank[1]! * 4) / 2 ** 20, 1)} MB, ${any!.dataset})` : ''}`, num(peerSpeed(any, b1), 2), num(peerSpeed(any, bN), 2), ...per]));
   }
   L.push('', `Parameter counts exclude BatchNorm running statistics.${m.peers.includes('patchcore') ? ' PatchCore speed is timed with a memory bank of the size a training at the speed resolution would give (filled from the real bank), because its nearest-neighbour search grows with the bank.' : ''}`, '');
 
@@ -295,7 +295,7 @@ function peerVersions(r: BenchResults): string {
 function ratioLines(r: BenchResults, ds: string[], b1: number, bN: number): string[] {
   const out: string[] = [];
   for (const p of r.meta.peers) {
-    const name = p === 'stfpm' ? 'anomalib STFPM' : 'anomalib PatchCore';
+    const name = `anomalib ${PEER_LABELS[p]}`;
     for (const d of ds) {
       const n = own(r.train.get(key(d, 'ntsnet'))), pr = r.peers.get(key(d, p));
       if (!n || !pr) continue;
@@ -318,7 +318,7 @@ function losses(r: BenchResults, ds: string[]): string[] {
       ['the symmetric baseline', own(r.train.get(key(d, 'baseline')))],
       ['+ CoT only', own(r.train.get(key(d, 'cot')))],
       ['+ EMAN only', own(r.train.get(key(d, 'eman')))],
-      ...r.meta.peers.map((p) => [`anomalib ${p === 'stfpm' ? 'STFPM' : 'PatchCore'}`, r.peers.get(key(d, p))?.metrics] as [string, { imageAuroc: number | null; pixelAuroc: number | null } | undefined]),
+      ...r.meta.peers.map((p) => [`anomalib ${PEER_LABELS[p]}`, r.peers.get(key(d, p))?.metrics] as [string, { imageAuroc: number | null; pixelAuroc: number | null } | undefined]),
     ];
     for (const [name, o] of others) {
       if (!o) continue;

@@ -39,6 +39,8 @@ export async function planJobs(o: BenchPlanOptions): Promise<Job[]> {
       kind: 'train', dir: path.resolve(o.out, ds.id, name), dataset: { id: ds.id, spec: ds.spec }, name, config,
       teacherMode: o.teacherMode, ...(o.teacherWeights ? { teacherWeights: path.resolve(o.teacherWeights) } : {}),
       variants: variantsFor(config.model, subsets), ...(o.skipBad ? { skipBad: true } : {}),
+      // The epoch selection is compared with the last epoch (runTrainJob evaluates both).
+      ...(config.train.selectBy === 'synthetic' ? { keepLast: true } : {}),
     });
     for (const name of o.configs) {
       const c = structuredClone(base);
@@ -48,6 +50,9 @@ export async function planJobs(o: BenchPlanOptions): Promise<Job[]> {
       if ('cot' in row) c.model.cot = { ...c.model.cot, ...row.cot };
       if ('emanSchedule' in row) c.model.emanSchedule = row.emanSchedule;
       if ('emanScales' in row) c.model.emanScales = [...row.emanScales];
+      if ('train' in row) Object.assign(c.train, row.train);
+      if ('epochsFactor' in row) c.train.epochs *= row.epochsFactor;
+      if ('imageSize' in row) c.model.imageSize = row.imageSize;
       jobs.push(job(name, c, o.protocol.layerSubsets === 'eval'));
     }
     if (o.protocol.layerSubsets === 'retrain' && o.configs.includes('ntsnet')) {

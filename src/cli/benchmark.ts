@@ -11,11 +11,17 @@ import { int, positiveInt, positiveIntList } from './options.js';
 
 interface BenchFlags {
   protocol: string; dataset: string[]; out?: string; configs: string; peers: string; teacher: 'imagenet' | 'random';
-  teacherWeights?: string; seed: number; epochs?: number; speed?: boolean; python?: string; report: boolean; skipBad?: boolean;
+  teacherWeights?: string; seed: number; epochs?: number; speed?: boolean; python?: string; report: boolean; skipBad?: boolean; coresetRatio: number;
   size: number; batches: string; runs?: string; trainEpochs: number; trainRounds: number;
 }
 
 /** positiveIntList for an option parsed after commander (its value may be the default string), its name first. */
+const ratio = (v: string): number => {
+  const r = Number(v);
+  if (!(r > 0 && r <= 1)) throw new Error(`--coreset-ratio: give a number in (0, 1], got '${v}'.`);
+  return r;
+};
+
 const list = (name: string, v: string): number[] => {
   try {
     return positiveIntList(v);
@@ -28,11 +34,12 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
   program
     .command('benchmark')
     .description("reproduce the paper's tables (1, 2, 3, 5, fusion / sigma, AUPRO, F1-max) and run anomalib side by side; resumable")
-    .addOption(new Option('--protocol <name>', 'cpu: what fits a 2-core machine; paper: 256 px, 200 epochs, batch 32').choices(['cpu', 'paper']).default('cpu'))
+    .addOption(new Option('--protocol <name>', "default: the cpu preset as 'ntsnet fit' runs it (128 px, 50 epochs); cpu: ~400 optimiser steps per run (the earlier runs); paper: 256 px, 200 epochs, batch 32").choices(['default', 'cpu', 'paper']).default('default'))
     .requiredOption('--dataset <dir...>', 'MVTec AD category or root folder (every category), or a Magnetic Tile root; repeatable')
     .option('--out <dir>', 'run folder (default results/<protocol>); rerun with the same folder to resume')
     .option('--configs <list>', `ablation configurations, any of ${ABLATION_NAMES.join(',')}`, DEFAULT_ABLATION.join(','))
-    .option('--peers <list>', 'anomalib peers: stfpm,patchcore or none', 'stfpm,patchcore')
+    .option('--peers <list>', 'anomalib peers: stfpm,patchcore,rd (Reverse Distillation, ResNet18 encoder) or none', 'stfpm,patchcore,rd')
+    .option('--coreset-ratio <r>', "PatchCore's coreset sampling ratio (anomalib's default 0.1; its greedy selection grows with ratio x training patches)", ratio, 0.1)
     .addOption(new Option('--teacher <kind>', 'teacher weights (the same file is given to anomalib): ImageNet ResNet18 (required), or a seeded random teacher chosen knowingly').choices(['imagenet', 'random']).default('imagenet'))
     .option('--teacher-weights <file>', 'resnet18-imagenet-trunk.safetensors (../shared/weights), torchvision resnet18-f37072fd.pth or .safetensors (else $NTSNET_TEACHER_WEIGHTS, then the cache)')
     .option('--seed <n>', 'seed of splits, initialisation and data order', int, 42)
@@ -74,7 +81,7 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       const r = await runBenchmark(tf, {
         protocol: proto, datasets, out, configs: configs as AblationName[], peers: peers as PeerName[], teacherMode: o.teacher,
         teacherWeights: o.teacherWeights, seed: o.seed, epochs: o.epochs, speed: o.speed !== false, python: o.python, report: o.report,
-        skipBad: o.skipBad, command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
+        skipBad: o.skipBad, coresetRatio: o.coresetRatio, command: ['ntsnet', ...process.argv.slice(2)].join(' '), log,
       }, roots);
       if (r.report) process.stdout.write(`${r.report}\n`);
     });
@@ -89,7 +96,7 @@ async function speedCommand(o: BenchFlags, cmd: Command, tfLoader: () => Tf, log
   const batches = list('--batches', o.batches);
   const runs = o.runs === undefined ? undefined : list('--runs', o.runs);
   if (runs && runs.length !== batches.length && runs.length !== 1) throw new Error(`--runs: ${runs.length} value(s) for ${batches.length} batch size(s); give one per batch size, or one for all.`);
-  const ignored = ['protocol', 'configs', 'epochs', 'skipBad', 'report'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+  const ignored = ['protocol', 'configs', 'epochs', 'skipBad', 'report', 'coresetRatio'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
   if (ignored.length) throw new Error(`--speed does not use ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (those are options of the accuracy benchmark); drop them.`);
   const out = path.resolve(o.out ?? path.join('results', 'speed'));
   const peers = o.peers.trim() !== 'none';

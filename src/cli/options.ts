@@ -62,6 +62,10 @@ export function addConfigOptions(cmd: Command): Command {
     .option('--weight-decay <wd>', 'L2 weight decay', num)
     .addOption(new Option('--loss-reduction <r>', 'loss reduction over the batch').choices(['sum', 'mean']))
     .option('--val-fraction <f>', 'fraction of train/good held out for validation', num)
+    .addOption(new Option('--select-by <criterion>', 'which epoch becomes the checkpoint: the best expected detection on synthetic defects in the held-out images (default) or the lowest validation loss').choices(['synthetic', 'val_loss']))
+    .addOption(new Option('--lr-schedule <kind>', 'learning-rate schedule (cosine: annealed to 0 over training; SGD only)').choices(['constant', 'cosine']))
+    .addOption(new Option('--augment <kind>', 'training augmentation (flip: seeded left-right / top-bottom mirroring; the teacher then runs every step)').choices(['none', 'flip']))
+    .option('--patience <n>', 'stop after this many epochs without a better selection criterion (0 = off)', int)
     .option('--seed <n>', 'random seed (split, init, data order)', int)
     .addOption(new Option('--teacher <kind>', 'teacher weights: ImageNet ResNet18 (default; never replaced by a random one), or a seeded random teacher chosen knowingly (tests only)').choices(['imagenet', 'random']))
     .option('--teacher-weights <file>', 'resnet18-imagenet-trunk.safetensors (../shared/weights), torchvision resnet18-f37072fd.pth or its .safetensors (otherwise: $NTSNET_TEACHER_WEIGHTS, the cache, then download)')
@@ -74,7 +78,7 @@ export interface ConfigFlags {
   emanSchedule?: 'constant' | 'cosine'; emanScales?: string;
   layers?: string; fusion?: 'sum' | 'product'; sigma?: number; imageSize?: number; epochs?: number; batchSize?: number;
   optimizer?: 'sgd' | 'adam'; lr?: number; momentum?: number; weightDecay?: number; lossReduction?: 'sum' | 'mean';
-  valFraction?: number; seed?: number; teacher?: 'imagenet' | 'random'; teacherWeights?: string; download: boolean;
+  valFraction?: number; selectBy?: 'synthetic' | 'val_loss'; lrSchedule?: 'constant' | 'cosine'; augment?: 'none' | 'flip'; patience?: number; seed?: number; teacher?: 'imagenet' | 'random'; teacherWeights?: string; download: boolean;
 }
 
 /** Builds the run config: preset, then --config file, then individual flags. @throws Error on invalid values. */
@@ -117,6 +121,10 @@ export function buildRunConfig(f: ConfigFlags): RunConfig {
   if (f.weightDecay !== undefined) t.weightDecay = f.weightDecay;
   if (f.lossReduction) t.lossReduction = f.lossReduction;
   if (f.valFraction !== undefined) t.valFraction = f.valFraction;
+  if (f.selectBy) t.selectBy = f.selectBy;
+  if (f.lrSchedule) t.lrSchedule = f.lrSchedule;
+  if (f.augment) t.augment = f.augment;
+  if (f.patience !== undefined) t.patience = f.patience;
   if (f.seed !== undefined) t.seed = f.seed;
   if (f.teacher) c.teacher = f.teacher;
   if (f.teacherWeights !== undefined) {

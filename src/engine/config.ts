@@ -19,6 +19,26 @@ export interface TrainConfig {
   seed: number;
   /** Batch size used for evaluation and prediction (does not change results). */
   evalBatchSize: number;
+  /**
+   * Which epoch's weights become the checkpoint (docs/method.md, "Model selection"): `val_loss` = the lowest distillation
+   * loss on the held-out normal images (absent in older checkpoints = this); `synthetic` = the highest expected
+   * detection (mean of the synthetic image and pixel AUROC, engine/synthetic.ts) on synthetic defects pasted into the
+   * held-out normal images, ties broken by the validation loss. Neither uses defect labels. The default stays
+   * `val_loss`: checked on fresh synthetic defects (other seeds), the `synthetic` choice did not beat it on both
+   * datasets (issue 10; docs/method.md, "Model selection").
+   */
+  selectBy?: 'val_loss' | 'synthetic';
+  /** Learning-rate schedule: `constant` (absent = this) or `cosine` (lr x (1 + cos(pi t / T)) / 2 over all steps; SGD only). */
+  lrSchedule?: 'constant' | 'cosine';
+  /**
+   * Training augmentation: `none` (absent = this) or `flip` (each batch mirrored left-right and / or top-bottom, seeded).
+   * Flipped images need the teacher at every step, so `flip` does not use the teacher-feature cache.
+   */
+  augment?: 'none' | 'flip';
+  /** Seed of the student's initialisation, the data order and the flips (absent = `seed`, which also seeds the split). */
+  initSeed?: number;
+  /** Stop when the selection criterion has not improved for this many epochs (absent or 0 = train every epoch). */
+  patience?: number;
 }
 
 /** Everything that defines a run; saved next to (and inside) every checkpoint and result. */
@@ -70,5 +90,11 @@ export function validateRunConfig(c: RunConfig): void {
   if (!(t.valFraction >= 0 && t.valFraction < 1)) errs.push(`valFraction must be in [0, 1) (got ${t.valFraction})`);
   if (!Number.isInteger(t.seed)) errs.push(`seed must be an integer (got ${t.seed})`);
   if (c.teacher !== 'imagenet' && c.teacher !== 'random') errs.push(`teacher must be 'imagenet' or 'random'`);
+  if (t.selectBy !== undefined && t.selectBy !== 'val_loss' && t.selectBy !== 'synthetic') errs.push(`selectBy must be 'val_loss' or 'synthetic' (got ${String(t.selectBy)})`);
+  if (t.lrSchedule !== undefined && t.lrSchedule !== 'constant' && t.lrSchedule !== 'cosine') errs.push(`lrSchedule must be 'constant' or 'cosine' (got ${String(t.lrSchedule)})`);
+  if (t.lrSchedule === 'cosine' && t.optimizer !== 'sgd') errs.push(`lrSchedule 'cosine' needs optimizer 'sgd'`);
+  if (t.augment !== undefined && t.augment !== 'none' && t.augment !== 'flip') errs.push(`augment must be 'none' or 'flip' (got ${String(t.augment)})`);
+  if (t.initSeed !== undefined && !Number.isInteger(t.initSeed)) errs.push(`initSeed must be an integer (got ${t.initSeed})`);
+  if (t.patience !== undefined && !(Number.isInteger(t.patience) && t.patience >= 0)) errs.push(`patience must be a non-negative integer (got ${t.patience})`);
   if (errs.length) throw new Error(`Invalid run config:\n  - ${errs.join('\n  - ')}`);
 }

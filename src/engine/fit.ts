@@ -41,6 +41,11 @@ export interface FitOptions {
    * on a large dataset does not have to train a full epoch. Never set by the CLI.
    */
   maxBatchesPerEpoch?: number;
+  /**
+   * Benchmarks only: also save the last epoch's weights (with its own thresholds) as a checkpoint in this folder, so
+   * that the epoch selection can be compared with simply training to the end. Never set by the CLI.
+   */
+  keepLast?: string;
   /** Aborting stops training after the current batch: the checkpoint is marked interrupted and {@link FitInterruptedError} is thrown. */
   signal?: AbortSignal;
   /** Replace a checkpoint already in `out` (otherwise refused, so a trained model is never lost silently). */
@@ -70,6 +75,8 @@ export interface EpochRecord {
   epoch: number;
   trainLoss: number;
   valLoss: number | null;
+  /** Expected detection of this epoch's weights (synthetic image / pixel AUROC), when the run selects by it. */
+  synthetic?: { imageAuroc: number | null; pixelAuroc: number | null };
   seconds: number;
   imagesPerSecond: number;
 }
@@ -84,6 +91,25 @@ export interface FitResult {
 
 function makeOptimizer(tf: Tf, c: RunConfig): Optimizer {
   return c.train.optimizer === 'sgd' ? tf.train.momentum(c.train.lr, c.train.momentum) : tf.train.adam(c.train.lr);
+}
+
+/** Learning rate at training progress t in [0, 1): constant, or cosine annealing to 0 (SGDR without restarts). */
+export function lrAt(c: RunConfig, t: number): number {
+  return c.train.lrSchedule === 'cosine' ? c.train.lr * 0.5 * (1 + Math.cos(Math.PI * t)) : c.train.lr;
+}
+
+/** The seeded flips of one training batch (`augment: 'flip'`): bit 0 = left-right, bit 1 = top-bottom. */
+export function flipsFor(seed: number, epoch: number, batch: number): { lr: boolean; ud: boolean } {
+  let h = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35) ^ Math.imul(batch + 1, 0x27d4eb2f)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
+  h ^= h >>> 13;
+  return { lr: (h & 1) === 1, ud: (h & 2) === 2 };
+}
+
+/** Mean of the synthetic image and pixel AUROC (the `synthetic` selection criterion); null without figures. */
+export function syntheticScore(e: { imageAuroc: number | null; pixelAuroc: number | null } | undefined): number | null {
+  if (!e || e.imageAuroc === null || e.pixelAuroc === null) return null;
+  return (e.imageAuroc + e.pixelAuroc) / 2;
 }
 
 /**
@@ -164,12 +190,14 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   // (At most SYNTHETIC_MAX_IMAGES of them, held in memory, so that memory does not grow with the dataset.)
   const synthetic = makeSyntheticSet(await calibration.set.subset([...Array(Math.min(SYNTHETIC_MAX_IMAGES, calibration.set.length)).keys()]), c.train.seed);
 
-  const model = NTSNet.create(tf, c.model, teacher, c.train.seed, teacherInfo.source);
+  const initSeed = c.train.initSeed ?? c.train.seed;
+  const model = NTSNet.create(tf, c.model, teacher, initSeed, teacherInfo.source);
   const counts = model.parameterCounts();
   log(`model: student ${c.model.studentBlock}, teacher norm ${c.model.teacherNorm}, layers ${c.model.layers.join(',')}; parameters teacher ${(counts.teacher / 1e6).toFixed(2)} M, student ${(counts.student / 1e6).toFixed(2)} M`);
   // A fixed teacher's features are the same in every epoch: computed once (engine/teacherCache.ts).
   let teacherTrain: TeacherFeatureCache | undefined, teacherVal: TeacherFeatureCache | undefined;
-  if (c.model.teacherNorm === 'frozen_bn') {
+  if (c.model.teacherNorm === 'frozen_bn' && c.train.augment === 'flip') log('note: augment flip: the teacher runs in every training step (flipped images have no cached teacher features).');
+  if (c.model.teacherNorm === 'frozen_bn' && c.train.augment !== 'flip') {
     const need = (trainSet.length + valSet.length) * TeacherFeatureCache.bytesPerImage(c.model);
     if (need <= teacherCacheLimit()) {
       teacherTrain = await TeacherFeatureCache.create(tf, model, trainSet, c.train.evalBatchSize);
@@ -181,7 +209,10 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   }
   const optimizer = makeOptimizer(tf, c);
   let history: EpochRecord[] = [];
-  let best: { epoch: number; loss: number } | undefined;
+  let best: { epoch: number; loss: number; synthetic?: number | null } | undefined;
+  const bySynthetic = c.train.selectBy === 'synthetic' && synthetic.defects.length > 0;
+  if (c.train.selectBy === 'synthetic' && !bySynthetic) log('warning: selection by synthetic defects needs held-out normal images; the checkpoint is chosen by the training loss instead.');
+  let stoppedEarly = false;
   let meta: CheckpointMeta | undefined;
   let epochsDone = 0;
   if (saved) {
@@ -195,7 +226,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   try {
     for (let epoch = epochsDone + 1; epoch <= c.train.epochs && !interrupted; epoch++) {
       const te = Date.now();
-      const order = shuffle([...Array(trainSet.length).keys()], c.train.seed * 7919 + epoch);
+      const order = shuffle([...Array(trainSet.length).keys()], initSeed * 7919 + epoch);
       // BatchNorm statistics are taken over B x H x W values, so even a batch of one image is usable.
       const batches = chunks(order, c.train.batchSize).slice(0, opts.maxBatchesPerEpoch ?? Infinity);
       const bar = useBar ? new SingleBar({ format: `epoch ${epoch}/${c.train.epochs} |{bar}| {value}/{total} img | loss {loss} | {ips} img/s`, stream: process.stderr }, Presets.shades_classic) : undefined;
@@ -203,8 +234,15 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       let lossSum = 0, seen = 0, b = 0;
       for (const idx of batches) {
         if (opts.signal?.aborted) { interrupted = true; break; }
-        const x = await trainSet.batch(tf, idx);
-        const progress = ((epoch - 1) * batches.length + b++) / (c.train.epochs * batches.length);
+        let x = await trainSet.batch(tf, idx);
+        const progress = ((epoch - 1) * batches.length + b) / (c.train.epochs * batches.length);
+        if (c.train.augment === 'flip') {
+          const f = flipsFor(initSeed, epoch, b);
+          const axes = [...(f.ud ? [1] : []), ...(f.lr ? [2] : [])];
+          if (axes.length) { const y = tf.reverse(x, axes); x.dispose(); x = y; }
+        }
+        b++;
+        if (c.train.lrSchedule === 'cosine') (optimizer as Optimizer & { setLearningRate(lr: number): void }).setLearningRate(lrAt(c, progress));
         const ft = await teacherTrain?.batch(tf, idx);
         const loss = model.trainStep(x, optimizer, { weightDecay: c.train.weightDecay, lossReduction: c.train.lossReduction, progress }, ft);
         x.dispose();
@@ -226,11 +264,19 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       const rec: EpochRecord = { epoch, trainLoss: lossSum / seen, valLoss, seconds: (Date.now() - te) / 1000, imagesPerSecond: seen / trainSeconds };
       history.push(rec);
       const score = valLoss ?? rec.trainLoss;
-      const improved = !best || score < best.loss;
-      log(`epoch ${epoch}/${c.train.epochs} train loss ${rec.trainLoss.toFixed(5)} val loss ${valLoss === null ? 'n/a' : valLoss.toFixed(5)} ${rec.imagesPerSecond.toFixed(1)} img/s ${rec.seconds.toFixed(1)} s${improved ? ' *best' : ''}`);
-      if (improved) {
-        best = { epoch, loss: score };
-        const cal = await scoreCache(tf, model, calibration.set, c.train.evalBatchSize, true);
+      // Selection by synthetic defects scores the calibration images every epoch (reused below when improved).
+      let cal = bySynthetic ? await scoreCache(tf, model, calibration.set, c.train.evalBatchSize, true) : undefined;
+      const synth = cal ? expectedDetection(tf, model, synthetic, cal.scores, cal.maps!, c.train.evalBatchSize) : undefined;
+      if (synth) rec.synthetic = { imageAuroc: synth.imageAuroc, pixelAuroc: synth.pixelAuroc };
+      const sScore = syntheticScore(synth);
+      const improved = !best || (bySynthetic
+        ? (sScore ?? -1) > (best.synthetic ?? -1) || ((sScore ?? -1) === (best.synthetic ?? -1) && score < best.loss)
+        : score < best.loss);
+      const pct = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : (100 * v).toFixed(1));
+      log(`epoch ${epoch}/${c.train.epochs} train loss ${rec.trainLoss.toFixed(5)} val loss ${valLoss === null ? 'n/a' : valLoss.toFixed(5)}${synth ? ` synthetic ${pct(synth.imageAuroc)} / ${pct(synth.pixelAuroc)}` : ''} ${rec.imagesPerSecond.toFixed(1)} img/s ${rec.seconds.toFixed(1)} s${improved ? ' *best' : ''}`);
+      const lastEpoch = epoch === c.train.epochs;
+      if (improved || (lastEpoch && opts.keepLast)) {
+        cal ??= await scoreCache(tf, model, calibration.set, c.train.evalBatchSize, true);
         const valScores = calibration.source === 'validation' ? Array.from(cal.scores) : [];
         const thresholds = computeThresholds({
           normalScores: cal.scores, normalMaps: cal.maps!, source: calibration.source,
@@ -239,25 +285,34 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         if (!thresholdWarned) for (const w of thresholds.warnings) log(`warning: thresholds: ${w}`);
         thresholdWarned = true;
         log(`thresholds: ${describeThresholds(thresholds)}`);
-        const expected = expectedDetection(tf, model, synthetic, cal.scores, cal.maps!, c.train.evalBatchSize);
+        const expected = synth ?? expectedDetection(tf, model, synthetic, cal.scores, cal.maps!, c.train.evalBatchSize);
         const health = assessDetector(cal.scores, cal.maps!, c.model.imageSize, calibration.source, c.model, teacherInfo, expected);
-        meta = {
+        const m: CheckpointMeta = {
           format: CHECKPOINT_FORMAT, ntsnetVersion: NTSNET_VERSION, config: c, teacher: teacherInfo,
           bestEpoch: epoch, bestValLoss: valLoss, valScores, thresholds, health, expectedDetection: expected,
           split: splitToJson(ds), createdAt: new Date().toISOString(), training: state('running', epoch),
         };
-        meta = await saveCheckpoint(opts.out, model, meta);
+        if (improved) {
+          best = { epoch, loss: score, synthetic: sScore };
+          meta = await saveCheckpoint(opts.out, model, m);
+        }
+        if (lastEpoch && opts.keepLast) await saveCheckpoint(opts.keepLast, model, { ...m, training: state('complete', epoch) });
       }
       // After every epoch: what --resume needs, and the state (epoch k of n) in config.json.
       await saveResumeState(opts.out, model, optimizer, { config: c, epochsDone: epoch, best, history, bestMeta: meta, thresholdWarned });
       await writeTrainingState(opts.out, meta!, state('running', epoch));
       epochsDone = epoch;
+      if (c.train.patience && best && epoch - best.epoch >= c.train.patience && epoch < c.train.epochs) {
+        log(`early stop after epoch ${epoch}: no better ${bySynthetic ? 'expected detection' : 'validation loss'} for ${c.train.patience} epochs (best epoch ${best.epoch})`);
+        stoppedEarly = true;
+        break;
+      }
     }
     if (interrupted) {
       if (meta) await writeTrainingState(opts.out, meta, state('interrupted', epochsDone));
       throw new FitInterruptedError(opts.out, epochsDone, c.train.epochs, meta?.bestEpoch);
     }
-    meta = await markTrainingState(opts.out, state('complete', c.train.epochs));
+    meta = await markTrainingState(opts.out, state('complete', stoppedEarly ? epochsDone : c.train.epochs));
     await removeResumeState(opts.out);
   } finally {
     optimizer.dispose();

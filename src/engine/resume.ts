@@ -25,7 +25,7 @@ export interface ResumeInfo {
   format: number;
   config: RunConfig;
   epochsDone: number;
-  best?: { epoch: number; loss: number };
+  best?: { epoch: number; loss: number; synthetic?: number | null };
   history: EpochRecord[];
   /** Metadata of the best checkpoint written so far (model.safetensors). */
   bestMeta?: CheckpointMeta;
