@@ -62,7 +62,7 @@ export function addConfigOptions(cmd: Command): Command {
     .option('--weight-decay <wd>', 'L2 weight decay', num)
     .addOption(new Option('--loss-reduction <r>', 'loss reduction over the batch').choices(['sum', 'mean']))
     .option('--val-fraction <f>', 'fraction of train/good held out for validation', num)
-    .addOption(new Option('--select-by <criterion>', 'which epoch becomes the checkpoint: the best expected detection on synthetic defects in the held-out images (default) or the lowest validation loss').choices(['synthetic', 'val_loss']))
+    .addOption(new Option('--select-by <criterion>', 'which epoch becomes the checkpoint: the lowest validation loss (default) or the best expected detection on synthetic defects in the held-out images').choices(['synthetic', 'val_loss']))
     .addOption(new Option('--lr-schedule <kind>', 'learning-rate schedule (cosine: annealed to 0 over training; SGD only)').choices(['constant', 'cosine']))
     .addOption(new Option('--augment <kind>', 'training augmentation (flip: seeded left-right / top-bottom mirroring; the teacher then runs every step)').choices(['none', 'flip']))
     .option('--patience <n>', 'stop after this many epochs without a better selection criterion (0 = off)', int)

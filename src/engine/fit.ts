@@ -210,8 +210,9 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const optimizer = makeOptimizer(tf, c);
   let history: EpochRecord[] = [];
   let best: { epoch: number; loss: number; synthetic?: number | null } | undefined;
-  const bySynthetic = c.train.selectBy === 'synthetic' && synthetic.defects.length > 0;
-  if (c.train.selectBy === 'synthetic' && !bySynthetic) log('warning: selection by synthetic defects needs held-out normal images; the checkpoint is chosen by the training loss instead.');
+  const bySynthetic = c.train.selectBy === 'synthetic' && calibration.source === 'validation' && synthetic.defects.length > 0;
+  if (c.train.selectBy === 'synthetic' && !bySynthetic) log('warning: selection by synthetic defects needs held-out normal images (--val-fraction > 0); the checkpoint is chosen by the training loss instead.');
+  if (bySynthetic && synthetic.defects.length < 5) log(`warning: selection by synthetic defects rests on ${synthetic.defects.length} held-out image(s): its figure is very noisy; use more training images or a larger --val-fraction, or --select-by val_loss.`);
   let stoppedEarly = false;
   let meta: CheckpointMeta | undefined;
   let epochsDone = 0;
