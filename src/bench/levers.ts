@@ -77,16 +77,17 @@ export interface LeversFile {
   selection: SelectionCheck[];
 }
 
+/** Mean and standard deviation of a map's values (the standardisation of `lnorm` and of the ensemble members). */
+function meanStd(d: Float32Array): { mean: number; std: number } {
+  let s = 0, s2 = 0;
+  for (let i = 0; i < d.length; i++) { s += d[i]!; s2 += d[i]! * d[i]!; }
+  const mean = s / d.length;
+  return { mean, std: Math.sqrt(Math.max(s2 / d.length - mean * mean, 1e-20)) };
+}
+
 /** Mean and standard deviation of every layer's map values on the normal validation images. */
 function layerStats(val: LayerMaps): Map<LayerId, { mean: number; std: number }> {
-  const out = new Map<LayerId, { mean: number; std: number }>();
-  for (const [l, d] of val.layers) {
-    let s = 0, s2 = 0;
-    for (let i = 0; i < d.length; i++) { s += d[i]!; s2 += d[i]! * d[i]!; }
-    const mean = s / d.length;
-    out.set(l, { mean, std: Math.sqrt(Math.max(s2 / d.length - mean * mean, 1e-20)) });
-  }
-  return out;
+  return new Map([...val.layers].map(([l, d]) => [l, meanStd(d)]));
 }
 
 /** Sum of the layers' maps, each optionally standardised by `stats`: [N * H * W] float32 (before smoothing). */
@@ -134,12 +135,10 @@ function syntheticFigure(clean: { maps: Float32Array; scores: Float32Array }, sy
 }
 
 /** The standardised fused maps of one model on the three image sets, kept for the ensemble. */
-interface Member { sigma: number; size: number; sets: Record<'val' | 'synth' | 'test', Float32Array> }
+interface Member { size: number; sets: Record<'val' | 'synth' | 'test', Float32Array> }
 
 function standardise(x: Float32Array, ref: Float32Array): Float32Array {
-  let s = 0, s2 = 0;
-  for (let i = 0; i < ref.length; i++) { s += ref[i]!; s2 += ref[i]! * ref[i]!; }
-  const mean = s / ref.length, std = Math.sqrt(Math.max(s2 / ref.length - mean * mean, 1e-20));
+  const { mean, std } = meanStd(ref);
   return x.map((v) => (v - mean) / std);
 }
 
@@ -192,9 +191,9 @@ export async function runLevers(tf: Tf, run: string, log: (l: string) => void): 
         log(`levers ${key} ${v.name}: synthetic ${pct(row.synthetic.imageAuroc)} / ${pct(row.synthetic.pixelAuroc)}; test ${pct(row.test.imageAuroc)} / ${pct(row.test.pixelAuroc)} / AUPRO ${pct(row.test.aupro)}`);
       }
     }
-    if (ensembleMember) {
+    {
       const f = { val: fuse(lm.val, stats), synth: fuse(lm.synth, stats), test: fuse(lm.test, stats) };
-      members.set(key, { sigma, size, sets: { val: standardise(f.val, f.val), synth: standardise(f.synth, f.val), test: standardise(f.test, f.val) } });
+      members.set(key, { size, sets: { val: standardise(f.val, f.val), synth: standardise(f.synth, f.val), test: standardise(f.test, f.val) } });
       const other = members.get(`${dataset}/${config === 'baseline' ? 'seed2' : 'baseline'}`);
       if (other && other.size === size) {
         const me = members.get(key)!;
