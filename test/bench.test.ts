@@ -127,20 +127,22 @@ test('ntsnet benchmark: trains, writes the report, resumes without retraining, r
   const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')) as { protocol: string; datasets: Record<string, unknown> };
   assert.equal(summary.protocol, 'default');
   assert.ok(summary.datasets.widget);
-  // The issue-10 table: the default (epoch chosen by synthetic defects, and the last epoch beside it) and the levers.
+  // The issue-10 table: the default (its val_loss choice, and the epoch chosen by synthetic defects beside it) and the levers.
   const acc = readFileSync(path.join(out, 'accuracy.md'), 'utf8');
-  assert.match(acc, /## widget[\s\S]*\| ntsnet, epoch chosen by synthetic defects \(--select-by synthetic\), \d+ px \| \d+\.\d \| \d+\.\d \|/);
-  assert.match(acc, /\| (\*\*ntsnet default\*\* \(lowest validation loss = last epoch\)|ntsnet, last epoch \(the lowest validation loss was at epoch \d+\)), \d+ px \|/);
+  assert.match(acc, /## widget\n[\s\S]*\| \*\*ntsnet default\*\*, \d+ px \| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+\.\d \| \d+ \|[^\n]*\| 1 of 1 \|/);
+  assert.match(acc, /\| baseline, epoch chosen by synthetic defects \(--select-by synthetic\), \d+ px \| \d+\.\d \| \d+\.\d \|/);
+  assert.match(acc, /^Protocol: default \([^\n]*\), epochs overridden: 1 \(--epochs\); seed 42;/m);
   assert.match(acc, /## Epoch selection checked on fresh synthetic defects[\s\S]*Verdict: selection by synthetic defects \*\*(kept|rejected)\*\*/);
   assert.match(acc, /## Label-free verdicts[\s\S]*`ntsnet`: \*\*(kept|rejected)\*\*[\s\S]*`lnorm`: \*\*(kept|rejected)\*\*/);
   const levers = (JSON.parse(readFileSync(path.join(out, 'levers.json'), 'utf8')) as { rows: { config: string; variant: string; test: { imageAuroc: number | null; pixelAuroc: number | null } }[] }).rows;
   assert.deepEqual([...new Set(levers.map((l) => l.variant))], ['own', 'lnorm', 'top1', 'top01', 'L3', 'L13', 'L23', 'lnorm_L13', 'lnorm_L23']);
   assert.ok(levers.every((l) => l.config === 'baseline') && levers.length === 9, 'every lever on the default model');
   const own = levers.find((l) => l.variant === 'own')!;
-  const base = JSON.parse(readFileSync(path.join(out, 'widget', 'baseline', 'run.json'), 'utf8')) as { variants: { imageAuroc: number | null; pixelAuroc: number | null }[] };
-  assert.equal(own.test.imageAuroc, base.variants[0]!.imageAuroc, "levers' own setting reproduces the job's metrics");
-  assert.equal(own.test.pixelAuroc, base.variants[0]!.pixelAuroc);
-  assert.ok(existsSync(path.join(out, 'widget', 'baseline', 'last', 'model.safetensors')), 'the last epoch is kept beside the selected one');
+  const base = JSON.parse(readFileSync(path.join(out, 'widget', 'baseline', 'run.json'), 'utf8')) as { valLossChoice: { epoch: number; imageAuroc: number | null; pixelAuroc: number | null } };
+  assert.equal(base.valLossChoice.epoch, 1);
+  assert.equal(own.test.imageAuroc, base.valLossChoice.imageAuroc, "levers' own setting reproduces the default model's metrics");
+  assert.equal(own.test.pixelAuroc, base.valLossChoice.pixelAuroc);
+  assert.ok(existsSync(path.join(out, 'widget', 'baseline', 'val-loss', 'model.safetensors')), 'the val_loss choice is kept beside the synthetic one');
   assert.match(first.stderr, /\[1\/2\] widget\/baseline: running/);
   const mtime = statSync(path.join(out, 'widget', 'ntsnet', 'run.json')).mtimeMs;
   const second = await run(process.execPath, args, { maxBuffer: 1 << 24 });
@@ -182,6 +184,8 @@ test('ntsnet benchmark refuses unsafe output folders and a missing peer environm
   const out = path.join(tmp, 'out');
   await assert.rejects(bench('--out', out, '--configs', 'baseline', '--peers', 'stfpm', '--python', path.join(tmp, 'no-python'), '--epochs', '1', '--teacher', 'random'), /anomalib environment not found: .*no-python does not exist/);
   assert.ok(!existsSync(out), 'nothing trained or written before the peer check');
+  await assert.rejects(bench('--out', out, ...base, '--size', '64', '--train-rounds', '2'), /--size, --train-rounds: option\(s\) of the speed benchmark \(--speed\), which the accuracy benchmark does not use/);
+  assert.ok(!existsSync(out), 'nothing written for options that would be ignored');
   await assert.rejects(bench('--out', out, '--teacher', 'random', '--teacher-weights', path.join(tmp, 'x.pth')), /--teacher-weights is used with --teacher imagenet, not --teacher random/);
 });
 
@@ -218,4 +222,8 @@ test('ntsnet benchmark --peers stfpm,patchcore,rd runs anomalib on the same spli
   const acc = readFileSync(path.join(out, 'accuracy.md'), 'utf8');
   for (const p of ['STFPM-R18', 'PatchCore-R18, \\d+ px, coreset 0.1', 'Reverse Distillation \\(R18 encoder\\), \\d+ px, 1 epochs']) assert.match(acc, new RegExp(`\\| anomalib ${p}`));
   await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--out', out, '--configs', 'baseline', '--peers', 'patchcore', '--coreset-ratio', '0.5', '--no-speed', '--epochs', '1', '--teacher', 'random']), /holds a PatchCore run with coreset ratio 0.1, not 0.5/);
+  // A ratio that leaves PatchCore's memory bank empty is refused before anything is trained or written.
+  const out2 = path.join(tmp, 'results2');
+  await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--out', out2, '--configs', 'baseline', '--peers', 'patchcore', '--coreset-ratio', '0.0001', '--no-speed', '--epochs', '1', '--teacher', 'random']), /--coreset-ratio 0.0001 keeps no patch of PatchCore's \d+ \(\d+ training images x 256 at 128 px\): give at least 0\.\d+/);
+  assert.ok(!existsSync(out2), 'refused before the run folder is written');
 });

@@ -25,12 +25,12 @@ function synthConfig(epochs: number): ReturnType<typeof preset> {
   return c;
 }
 
-test('selectBy synthetic: every epoch is scored on synthetic defects and the checkpoint is the best-scoring epoch; keepLast saves the last', async () => {
+test('selectBy synthetic: every epoch is scored on synthetic defects and the checkpoint is the best-scoring epoch; keepValLossChoice saves the val_loss choice', async () => {
   const data = await tinyCategory(8);
   const c = synthConfig(4);
   const dir = makeTempDir('select');
   const lines: string[] = [];
-  const r = await fit(tf, { data, out: path.join(dir, 'run'), keepLast: path.join(dir, 'last'), config: c, progress: false, log: (l) => lines.push(l) });
+  const r = await fit(tf, { data, out: path.join(dir, 'run'), keepValLossChoice: path.join(dir, 'val-loss'), config: c, progress: false, log: (l) => lines.push(l) });
   assert.equal(r.history.length, 4);
   for (const h of r.history) assert.ok(h.synthetic && typeof h.synthetic.pixelAuroc === 'number', `epoch ${h.epoch} has a synthetic figure`);
   // The first epoch with the highest criterion (ties: the lower validation loss) is the checkpoint.
@@ -42,9 +42,13 @@ test('selectBy synthetic: every epoch is scored on synthetic defects and the che
   assert.equal(r.meta.bestEpoch, best.epoch);
   assert.equal(syntheticScore(r.meta.expectedDetection), syntheticScore(best.synthetic), 'the checkpoint carries its own synthetic figure');
   assert.ok(lines.some((l) => /^epoch 1\/4 .* synthetic \d+\.\d \/ \d+\.\d /.test(l)), 'the figure is logged per epoch');
-  const last = await readCheckpointMeta(path.join(dir, 'last'));
-  assert.equal(last.bestEpoch, 4);
-  assert.equal(last.training?.status, 'complete');
+  // Beside it, the checkpoint the default selection (lowest validation loss) would have kept.
+  const vl = await readCheckpointMeta(path.join(dir, 'val-loss'));
+  const lowest = r.history.reduce((a, h) => ((h.valLoss ?? Infinity) < (a.valLoss ?? Infinity) ? h : a));
+  assert.equal(vl.bestEpoch, lowest.epoch);
+  assert.equal(vl.bestValLoss, lowest.valLoss);
+  assert.equal(syntheticScore(vl.expectedDetection), syntheticScore(lowest.synthetic), 'the val_loss choice carries its own epoch\'s synthetic figure');
+  assert.equal(vl.training?.status, 'complete');
 });
 
 test('patience stops training when the criterion has not improved for that many epochs', async () => {

@@ -1,7 +1,9 @@
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { TrainRunRecord } from './jobs.js';
-import type { LeversFile } from './levers.js';
+import type { ExpectedDetection } from '../engine/synthetic.js';
+import type { LeversFile, SelectionCheck } from './levers.js';
+import type { MapMetrics } from './variants.js';
 import { PEER_LABELS, type PeerRunRecord } from './peers.js';
 import { ABLATION, type AblationName } from './plan.js';
 import type { BenchResults } from './report.js';
@@ -21,7 +23,7 @@ export interface AccuracyRow {
   testImagesPerSecond: number | null;
   /** Label-free figure (synthetic defects in held-out normal images), ntsnet rows only. */
   synthetic: { imageAuroc: number | null; pixelAuroc: number | null } | null;
-  /** ntsnet rows: the chosen epoch of epochs trained. */
+  /** ntsnet rows: the epoch of the row's checkpoint, of the epochs trained. */
   epoch?: string;
 }
 
@@ -30,32 +32,32 @@ const num = (v: number | null | undefined, d = 1): string => (v === null || v ==
 const row = (cells: (string | number)[]): string => `| ${cells.join(' | ')} |`;
 const head = (cells: string[]): string => `${row(cells)}\n${row(cells.map(() => '---'))}`;
 
-/** Epoch of the lowest validation loss in a training history (what `selectBy: 'val_loss'`, the default, keeps). */
-function valLossEpoch(t: TrainRunRecord): number | null {
-  let best: { epoch: number; v: number } | null = null;
-  for (const h of t.history) if (h.valLoss !== null && (!best || h.valLoss < best.v)) best = { epoch: h.epoch, v: h.valLoss };
-  return best?.epoch ?? null;
+const synth = (e: ExpectedDetection | null | undefined): AccuracyRow['synthetic'] => (e ? { imageAuroc: e.imageAuroc, pixelAuroc: e.pixelAuroc } : null);
+
+/**
+ * The figures of the model a configuration ships with the default selection (lowest validation loss): its
+ * `val-loss/` checkpoint where the job selected by synthetic defects and kept it, else its own checkpoint.
+ */
+export function defaultChoice(t: TrainRunRecord): { epoch: number; expectedDetection: ExpectedDetection | null } & MapMetrics {
+  if (t.valLossChoice) return t.valLossChoice;
+  const { imageAuroc, pixelAuroc, aupro, f1Max, f1Threshold } = t.variants[0]!;
+  return { epoch: t.bestEpoch, expectedDetection: t.expectedDetection ?? null, imageAuroc, pixelAuroc, aupro, f1Max, f1Threshold };
 }
 
+/** Rows of one training job: the default's val_loss choice first, then (when evaluated) the synthetic-defect choice. */
 function trainRows(d: string, name: string, t: TrainRunRecord): AccuracyRow[] {
-  const own = t.variants[0]!;
-  const vl = valLossEpoch(t);
-  const bySynth = t.config.train.selectBy === 'synthetic';
-  const lastIsDefault = name === 'baseline' && t.last && vl === t.last.epoch;
-  const label = name === 'baseline' ? (bySynth ? 'ntsnet, epoch chosen by synthetic defects (--select-by synthetic)' : 'ntsnet default') : `ntsnet ${name} (${ABLATION[name as AblationName]?.label ?? name})`;
   const size = t.config.model.imageSize;
+  const label = name === 'baseline' ? '**ntsnet default**' : `ntsnet ${name} (${ABLATION[name as AblationName]?.label ?? name})`;
+  const def = defaultChoice(t);
   const out: AccuracyRow[] = [{
-    dataset: d, method: `${label}, ${size} px`, imageAuroc: own.imageAuroc, pixelAuroc: own.pixelAuroc, aupro: own.aupro, f1Max: own.f1Max,
-    fitSeconds: t.fitSeconds, testImagesPerSecond: t.test.imagesPerSecond,
-    synthetic: t.expectedDetection ? { imageAuroc: t.expectedDetection.imageAuroc, pixelAuroc: t.expectedDetection.pixelAuroc } : null,
-    epoch: `${t.bestEpoch} of ${t.history.length}`,
+    dataset: d, method: `${label}, ${size} px`, imageAuroc: def.imageAuroc, pixelAuroc: def.pixelAuroc, aupro: def.aupro, f1Max: def.f1Max,
+    fitSeconds: t.fitSeconds, testImagesPerSecond: t.test.imagesPerSecond, synthetic: synth(def.expectedDetection), epoch: `${def.epoch} of ${t.history.length}`,
   }];
-  if (t.last && name === 'baseline') {
+  if (t.valLossChoice) {
+    const own = t.variants[0]!;
     out.push({
-      dataset: d, method: lastIsDefault ? `**ntsnet default** (lowest validation loss = last epoch), ${size} px` : `ntsnet, last epoch (the lowest validation loss was at epoch ${vl}), ${size} px`, imageAuroc: t.last.imageAuroc, pixelAuroc: t.last.pixelAuroc, aupro: t.last.aupro, f1Max: t.last.f1Max,
-      fitSeconds: null, testImagesPerSecond: null,
-      synthetic: t.last.expectedDetection ? { imageAuroc: t.last.expectedDetection.imageAuroc, pixelAuroc: t.last.expectedDetection.pixelAuroc } : null,
-      epoch: `${t.last.epoch} of ${t.history.length}`,
+      dataset: d, method: `${name}, epoch chosen by synthetic defects (--select-by synthetic), ${size} px`, imageAuroc: own.imageAuroc, pixelAuroc: own.pixelAuroc, aupro: own.aupro, f1Max: own.f1Max,
+      fitSeconds: null, testImagesPerSecond: null, synthetic: synth(t.expectedDetection), epoch: `${t.bestEpoch} of ${t.history.length}`,
     });
   }
   return out;
@@ -81,7 +83,7 @@ export async function writeAccuracyReport(out: string, r: BenchResults, leversFi
   const levers = leversFile.rows;
   const rows: AccuracyRow[] = [];
   const L: string[] = ['# Accuracy: ntsnet default against anomalib peers', ''];
-  L.push(`Protocol: ${r.meta.protocol.name} (${r.meta.protocol.description}); seed ${r.meta.seed}; teacher ${r.meta.teacher.description} (every peer loads the same file).`);
+  L.push(`Protocol: ${r.meta.protocol.name} (${r.meta.protocol.description})${r.meta.epochsOverride ? `, epochs overridden: ${r.meta.epochsOverride} (--epochs)` : ''}; seed ${r.meta.seed}; teacher ${r.meta.teacher.description} (every peer loads the same file).`);
   L.push(`Machine: ${r.meta.machine.cpu}, ${r.meta.machine.cores} cores. Command: \`${r.meta.command}\`${r.meta.resumedWith?.length ? ` (resumed ${r.meta.resumedWith.length} time(s), every command in benchmark.json)` : ''}.`, '');
   L.push('Figures in %. Fit time is wall time on the 2 cores (other jobs may have shared them); test images/s is each tool\'s own scoring of the test set at the run\'s image size.', '');
   const configs = [...new Set([...r.train.values()].map((t) => t.name))];
@@ -101,8 +103,11 @@ export async function writeAccuracyReport(out: string, r: BenchResults, leversFi
     for (const x of dr) L.push(row([x.method, pct(x.imageAuroc), pct(x.pixelAuroc), pct(x.aupro), pct(x.f1Max), num(x.fitSeconds, 0), num(x.testImagesPerSecond, 1), x.epoch ?? '', x.synthetic ? `${pct(x.synthetic.imageAuroc)} / ${pct(x.synthetic.pixelAuroc)}` : '']));
     L.push('');
   }
-  // Training levers: each configuration against the baseline, by the label-free rule.
-  const trainVerdicts = labelFreeSelection([...r.train.values()].filter((t) => t.expectedDetection).map((t) => ({ dataset: t.dataset, config: t.name, expected: t.expectedDetection! })), 'baseline');
+  // Training levers: each configuration's default model against the baseline's, by the label-free rule.
+  const trainVerdicts = labelFreeSelection([...r.train.values()].flatMap((t) => {
+    const e = defaultChoice(t).expectedDetection;
+    return e ? [{ dataset: t.dataset, config: t.name, expected: e }] : [];
+  }), 'baseline');
   // Evaluation-time levers on the default model (and the ensemble), against its own setting.
   const evalEntries = levers.filter((l) => l.config === 'baseline' || l.config === 'ens').map((l) => ({
     dataset: l.dataset, config: l.config === 'ens' ? 'ens' : l.variant === 'own' ? 'baseline' : l.variant,
@@ -119,10 +124,11 @@ export async function writeAccuracyReport(out: string, r: BenchResults, leversFi
   L.push('## Label-free verdicts (src/bench/select.ts: kept only where both synthetic AUROCs rise on every dataset)', '');
   L.push('Training levers against `baseline`:', '', ...verdictLines(trainVerdicts), '', 'Evaluation-time levers against the default model\'s own setting:', '', ...verdictLines(evalVerdicts), '');
   if (leversFile.selection.length) {
-    L.push('## Epoch selection checked on fresh synthetic defects', '', 'The epoch chosen by synthetic defects and the last epoch, each scored on synthetic defects of seeds the selection never saw (means over the seeds); selection by synthetic defects would be the default only where both figures are higher on every dataset.', '');
-    L.push(head(['dataset', 'selected epoch: fresh image / pixel', 'last epoch: fresh image / pixel', 'selection better on both']));
-    for (const c of leversFile.selection) L.push(row([c.dataset, `${c.selected.epoch}: ${pct(c.selected.imageAuroc)} / ${pct(c.selected.pixelAuroc)}`, `${c.last.epoch}: ${pct(c.last.imageAuroc)} / ${pct(c.last.pixelAuroc)}`, c.selected.imageAuroc > c.last.imageAuroc && c.selected.pixelAuroc > c.last.pixelAuroc ? 'yes' : 'no']));
-    const keep = leversFile.selection.every((c) => c.selected.imageAuroc > c.last.imageAuroc && c.selected.pixelAuroc > c.last.pixelAuroc);
+    L.push('## Epoch selection checked on fresh synthetic defects', '', 'The epoch chosen by synthetic defects and the default\'s (lowest validation loss) of the same training run, each scored on synthetic defects of seeds the selection never saw (means over the seeds); selection by synthetic defects would be the default only where both figures are higher on every dataset.', '');
+    L.push(head(['dataset', 'synthetic choice: fresh image / pixel', 'val_loss choice: fresh image / pixel', 'synthetic better on both']));
+    const better = (c: SelectionCheck): boolean => c.selected.imageAuroc > c.valLoss.imageAuroc && c.selected.pixelAuroc > c.valLoss.pixelAuroc;
+    for (const c of leversFile.selection) L.push(row([c.dataset, `epoch ${c.selected.epoch}: ${pct(c.selected.imageAuroc)} / ${pct(c.selected.pixelAuroc)}`, `epoch ${c.valLoss.epoch}: ${pct(c.valLoss.imageAuroc)} / ${pct(c.valLoss.pixelAuroc)}`, better(c) ? 'yes' : 'no']));
+    const keep = leversFile.selection.every(better);
     L.push('', `Verdict: selection by synthetic defects **${keep ? 'kept' : 'rejected'}** as the default (label-free).`, '');
   }
   const md = path.join(out, 'accuracy.md');

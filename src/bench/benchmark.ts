@@ -3,12 +3,13 @@ import { readdir, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
+import { readDataset } from '../data/dataset.js';
 import { commonAncestor } from '../data/folder.js';
 import { assertOutsideDataset, NTSNET_VERSION } from '../engine/paths.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { BenchDataset } from './datasets.js';
-import type { TrainJob } from './jobs.js';
-import { DEFAULT_PEER_PYTHON, benchTeacher, checkPeerPython, runPeer, writeBenchTeacher, type PeerName } from './peers.js';
+import type { Job, TrainJob } from './jobs.js';
+import { DEFAULT_PEER_PYTHON, benchTeacher, checkPeerPlan, checkPeerPython, runPeer, writeBenchTeacher, type PeerName } from './peers.js';
 import { ABLATION, type AblationName } from './plan.js';
 import type { Protocol } from './protocol.js';
 import { collectResults, writeReport, type BenchMeta } from './report.js';
@@ -95,6 +96,10 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
   for (const ds of o.datasets) {
     const known = prev?.datasets.find((d) => d.id === ds.id);
     if (known?.path && known.path !== datasetPath(ds)) throw new Error(`${o.out} already holds results for a dataset named '${ds.id}' from ${known.path}, not ${datasetPath(ds)}. Use another --out.`);
+    if (!o.peers.length) continue;
+    const config = peerConfig(jobs, ds) ?? (await datasetConfig(o, ds));
+    const split = await readDataset(ds.spec, { valFraction: config.train.valFraction, seed: config.train.seed, skipBad: o.skipBad });
+    for (const p of o.peers) await checkPeerPlan({ dir: peerDir(o.out, ds, p), peer: p, coresetRatio: o.coresetRatio }, split.train.length, config.model.imageSize);
   }
 
   // Checks passed: from here on the run folder is written.
@@ -118,14 +123,13 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
   await runJobs(jobs, o.log);
 
   for (const ds of o.datasets) {
-    const cfgJob = jobs.find((j): j is TrainJob => j.kind === 'train' && j.dataset.id === ds.id);
-    const config = cfgJob?.config ?? (await datasetConfig(o, ds));
+    const config = peerConfig(jobs, ds) ?? (await datasetConfig(o, ds));
     for (const p of o.peers) {
       const label = `${ds.id}/anomalib-${p}`;
       o.log(`peer ${label}: running (or reusing a finished run) ...`);
       const t0 = Date.now();
       const rec = await runPeer({
-        python, dataset: ds, peer: p, dir: path.join(o.out, ds.id, `anomalib-${p}`), config, teacher, skipBad: o.skipBad, coresetRatio: o.coresetRatio,
+        python, dataset: ds, peer: p, dir: peerDir(o.out, ds, p), config, teacher, skipBad: o.skipBad, coresetRatio: o.coresetRatio,
         // Speed is data-independent: time each peer once, on the first dataset.
         speed: o.speed && ds === o.datasets[0] ? o.protocol.speed : null,
       });
@@ -147,6 +151,12 @@ export async function runBenchmark(tf: Tf, o: BenchmarkOptions, datasetRoots: st
 function datasetPath(d: BenchDataset): string {
   return typeof d.spec === 'string' ? d.spec : commonAncestor([...d.spec.normal, ...d.spec.abnormal]);
 }
+
+const peerDir = (out: string, ds: BenchDataset, p: PeerName): string => path.join(out, ds.id, `anomalib-${p}`);
+
+/** The run config of a dataset's first training job (peers share its image size, epochs and split), if any. */
+const peerConfig = (jobs: Job[], ds: BenchDataset): TrainJob['config'] | undefined =>
+  jobs.find((j): j is TrainJob => j.kind === 'train' && j.dataset.id === ds.id)?.config;
 
 /** The run config a dataset's jobs use (for peers run without ntsnet configs). */
 async function datasetConfig(o: BenchmarkOptions, ds: BenchDataset): Promise<TrainJob['config']> {

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Tf } from '../backend/index.js';
 import { applySavedSplit, type FolderSpec } from '../data/folder.js';
@@ -31,8 +31,11 @@ export interface TrainJob {
   variants: Variant[];
   /** Skip unreadable images with a warning instead of failing (`--skip-bad`). */
   skipBad?: boolean;
-  /** Also keep and evaluate the last epoch's weights (`last/`), to compare the epoch selection with training to the end. */
-  keepLast?: boolean;
+  /**
+   * The config selects by synthetic defects: also keep and evaluate the checkpoint that selection by validation loss
+   * (the shipped default) keeps, in `val-loss/`, so that one training run evaluates both epoch choices.
+   */
+  keepValLossChoice?: boolean;
 }
 
 /** An inference-speed job (Table 2) for one architecture. */
@@ -70,8 +73,8 @@ export interface TrainRunRecord {
   images: { file: string; label: 0 | 1; defectType: string; score: number }[];
   /** Label-free figure of the checkpoint (synthetic defects in its held-out normal images; null when it had none). */
   expectedDetection?: ExpectedDetection | null;
-  /** The last epoch's weights (when the job kept them): their metrics in the model's own setting. */
-  last?: { epoch: number; expectedDetection: ExpectedDetection | null } & MapMetrics;
+  /** The val_loss choice (the default's checkpoint; when the job kept it): its metrics in the model's own setting. */
+  valLossChoice?: { epoch: number; expectedDetection: ExpectedDetection | null } & MapMetrics;
   finishedAt: string;
 }
 
@@ -87,6 +90,9 @@ export interface SpeedRunRecord {
   finishedAt: string;
 }
 
+/** Folder of a training job that holds the val_loss choice (see {@link TrainJob.keepValLossChoice}). */
+export const VAL_LOSS_DIR = 'val-loss';
+
 /** Peak resident memory of this process so far, MiB (a job's own: each runs in its own worker process). */
 export const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
 
@@ -99,7 +105,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): 
   if (job.teacherMode === 'random') config.teacher = 'random';
   const r = await fit(tf, {
     data: job.dataset.spec, out: ckpt, config, force: true, checkTestImages: !job.skipBad, skipBad: job.skipBad, teacherWeights: job.teacherWeights,
-    download: false, log, progress: false, signal, ...(job.keepLast ? { keepLast: path.join(job.dir, 'last') } : {}),
+    download: false, log, progress: false, signal, ...(job.keepValLossChoice ? { keepValLossChoice: path.join(job.dir, VAL_LOSS_DIR) } : {}),
   });
   const { model, meta } = await loadCheckpoint(tf, ckpt);
   try {
@@ -121,13 +127,13 @@ export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): 
     // (evaluate's pixel AUROC is binned, exact within res.pixelAurocBound; the variants' is exact.)
     if (Math.abs((own.imageAuroc ?? 0) - (res.imageAuroc ?? 0)) > 1e-6 || Math.abs((own.pixelAuroc ?? 0) - (res.pixelAuroc ?? 0)) > 1e-6 + (res.pixelAurocBound ?? 0))
       throw new Error(`internal check failed: variant ${own.name} gives ${own.imageAuroc}/${own.pixelAuroc} but evaluate() gives ${res.imageAuroc}/${res.pixelAuroc}`);
-    let last: TrainRunRecord['last'];
-    if (job.keepLast) {
-      const l = await loadCheckpoint(tf, path.join(job.dir, 'last'));
+    let valLossChoice: TrainRunRecord['valLossChoice'];
+    if (job.keepValLossChoice && existsSync(path.join(job.dir, VAL_LOSS_DIR, 'model.safetensors'))) {
+      const l = await loadCheckpoint(tf, path.join(job.dir, VAL_LOSS_DIR));
       try {
         const own = variantMaps(tf, perLayerMaps(tf, l.model, set, config.train.evalBatchSize), job.variants[0]!);
-        last = { epoch: l.meta.bestEpoch, expectedDetection: l.meta.expectedDetection ?? null, ...mapMetrics(own.scores, labels, own.maps, gt, size) };
-        log(`last epoch ${last.epoch}: image AUROC ${fmt(last.imageAuroc)} pixel AUROC ${fmt(last.pixelAuroc)} AUPRO ${fmt(last.aupro)}`);
+        valLossChoice = { epoch: l.meta.bestEpoch, expectedDetection: l.meta.expectedDetection ?? null, ...mapMetrics(own.scores, labels, own.maps, gt, size) };
+        log(`val_loss choice, epoch ${valLossChoice.epoch}: image AUROC ${fmt(valLossChoice.imageAuroc)} pixel AUROC ${fmt(valLossChoice.pixelAuroc)} AUPRO ${fmt(valLossChoice.aupro)}`);
       } finally {
         l.model.dispose();
       }
@@ -139,7 +145,7 @@ export async function runTrainJob(tf: Tf, job: TrainJob, signal?: AbortSignal): 
       peakRssMiB: peakRssMiB(), parameters: r.parameterCounts,
       test: { seconds: res.seconds, imagesPerSecond: res.imagesPerSecond, counts: { test: res.counts.test, good: res.counts.good, defective: res.counts.defective }, notes: res.notes },
       variants, images: res.images.map((i) => ({ file: i.file, label: i.label, defectType: i.defectType, score: i.score })),
-      expectedDetection: meta.expectedDetection ?? null, ...(last ? { last } : {}),
+      expectedDetection: meta.expectedDetection ?? null, ...(valLossChoice ? { valLossChoice } : {}),
       finishedAt: new Date().toISOString(),
     };
     await writeJsonAtomic(path.join(job.dir, 'run.json'), rec);

@@ -11,6 +11,7 @@ import { auroc } from '../metrics/auroc.js';
 import { gaussianBlur } from '../model/anomalyMap.js';
 import type { LayerId } from '../model/config.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { VAL_LOSS_DIR } from './jobs.js';
 import { forEachTrainedJob } from './trainedJobs.js';
 import { mapMetrics, perLayerMaps, type LayerMaps, type MapMetrics } from './variants.js';
 
@@ -57,15 +58,16 @@ export interface LeverRow {
 }
 
 /**
- * The label-free check of the epoch selection: the selected checkpoint and the last epoch scored on FRESH synthetic
- * defects (seeds the selection never saw), so that picking the best of 50 noisy figures is not rewarded by the same
- * noise. Selection by synthetic defects is kept only where both fresh AUROCs (means over the seeds) are higher.
+ * The label-free check of the epoch selection: the epoch chosen by synthetic defects and the default's choice (lowest
+ * validation loss) scored on FRESH synthetic defects (seeds the selection never saw), so that picking the best of 50
+ * noisy figures is not rewarded by the same noise. Selection by synthetic defects would become the default only where
+ * both fresh AUROCs (means over the seeds) are higher.
  */
 export interface SelectionCheck {
   dataset: string;
   seeds: number[];
   selected: { epoch: number; imageAuroc: number; pixelAuroc: number };
-  last: { epoch: number; imageAuroc: number; pixelAuroc: number };
+  valLoss: { epoch: number; imageAuroc: number; pixelAuroc: number };
 }
 
 /** Seeds of the fresh synthetic defects (offsets of the run's seed). */
@@ -143,16 +145,17 @@ function standardise(x: Float32Array, ref: Float32Array): Float32Array {
 }
 
 /**
- * Computes every lever of {@link LEVER_VARIANTS} for the default model (`baseline` job) of every dataset of a benchmark
- * run (and the `ens` ensemble of `baseline` + `seed2` where both exist), with the synthetic-defect figure built exactly as `fit` builds it (the
- * checkpoint's validation images, its seed). Writes `run/levers.json` (recomputed on every call: 1-3 minutes per
+ * Computes every lever of {@link LEVER_VARIANTS} for the default model (the `baseline` job's val_loss choice,
+ * `val-loss/`, else its `checkpoint/`) of every dataset of a benchmark run (and the `ens` ensemble of the `baseline` and
+ * `seed2` default models where both exist), with the synthetic-defect figure built exactly as `fit` builds it (the
+ * checkpoint's validation images, its seed); and the fresh-seed {@link SelectionCheck}. Writes `run/levers.json` (recomputed on every call: 1-3 minutes per
  * dataset on 2 cores, most of it AUPRO). Test labels are only used for the test columns.
  */
 export async function runLevers(tf: Tf, run: string, log: (l: string) => void): Promise<LeversFile> {
   const rows: LeverRow[] = [];
   const selection: SelectionCheck[] = [];
   const members = new Map<string, Member>();
-  await forEachTrainedJob(tf, run, async ({ dataset, config, dir, model, meta, split }) => {
+  await forEachTrainedJob(tf, run, async ({ dataset, config, dir, model, meta, split, folder }) => {
     if (!existsSync(path.join(dir, 'run.json'))) return;
     const key = `${dataset}/${config}`;
     const ensembleMember = config === 'baseline' || config === 'seed2';
@@ -166,20 +169,20 @@ export async function runLevers(tf: Tf, run: string, log: (l: string) => void): 
     const labels = split.test.map((t) => t.label);
     const gt = await loadTestMasks(split, size);
     const masks = synth.defects.map((d) => d.mask);
-    if (config === 'baseline' && existsSync(path.join(dir, 'last', 'model.safetensors'))) {
+    if (config === 'baseline' && folder === VAL_LOSS_DIR) {
       const seeds = FRESH_SEED_OFFSETS.map((o) => meta.config.train.seed + o);
       const fresh = (m: typeof model): { imageAuroc: number; pixelAuroc: number } => {
         const clean = scoreImageSet(tf, m, valSet, bs, true);
         const eds = seeds.map((sd) => expectedDetection(tf, m, makeSyntheticSet(valSet, sd), clean.scores, clean.maps!, bs));
         return { imageAuroc: eds.reduce((a, e) => a + (e.imageAuroc ?? 0), 0) / eds.length, pixelAuroc: eds.reduce((a, e) => a + (e.pixelAuroc ?? 0), 0) / eds.length };
       };
-      const last = await loadCheckpoint(tf, path.join(dir, 'last'));
+      const sel = await loadCheckpoint(tf, path.join(dir, 'checkpoint'));
       try {
-        const check: SelectionCheck = { dataset, seeds, selected: { epoch: meta.bestEpoch, ...fresh(model) }, last: { epoch: last.meta.bestEpoch, ...fresh(last.model) } };
+        const check: SelectionCheck = { dataset, seeds, selected: { epoch: sel.meta.bestEpoch, ...fresh(sel.model) }, valLoss: { epoch: meta.bestEpoch, ...fresh(model) } };
         selection.push(check);
-        log(`selection check ${dataset}: fresh synthetic defects, selected epoch ${check.selected.epoch} ${pct(check.selected.imageAuroc)} / ${pct(check.selected.pixelAuroc)}, last epoch ${check.last.epoch} ${pct(check.last.imageAuroc)} / ${pct(check.last.pixelAuroc)}`);
+        log(`selection check ${dataset}: fresh synthetic defects, synthetic choice epoch ${check.selected.epoch} ${pct(check.selected.imageAuroc)} / ${pct(check.selected.pixelAuroc)}, val_loss choice epoch ${check.valLoss.epoch} ${pct(check.valLoss.imageAuroc)} / ${pct(check.valLoss.pixelAuroc)}`);
       } finally {
-        last.model.dispose();
+        sel.model.dispose();
       }
     }
     if (config === 'baseline') {
@@ -205,7 +208,7 @@ export async function runLevers(tf: Tf, run: string, log: (l: string) => void): 
         members.delete(`${dataset}/baseline`); members.delete(`${dataset}/seed2`);
       }
     }
-  });
+  }, { prefer: VAL_LOSS_DIR });
   const file: LeversFile = { rows, selection };
   await writeJsonAtomic(path.join(run, 'levers.json'), file);
   return file;

@@ -120,20 +120,41 @@ export interface PeerOptions {
   skipBad?: boolean;
 }
 
+/** PatchCore's patches per training image: its layer2 grid (stride 8), where layer3 is resampled to. */
+const patchCorePatches = (imageSize: number): number => Math.ceil(imageSize / 8) ** 2;
+
+/** A peer's finished record in `o.dir` (resume), or undefined; refuses one made with another PatchCore coreset ratio. */
+async function finishedPeer(o: Pick<PeerOptions, 'dir' | 'peer' | 'coresetRatio'>): Promise<PeerRunRecord | undefined> {
+  const runFile = path.join(o.dir, 'run.json');
+  if (!(await stat(runFile).catch(() => undefined))) return undefined;
+  const done = await readRunJson<PeerRunRecord>(runFile);
+  const ratio = (done.tool.settings as { coresetRatio?: number | null } | undefined)?.coresetRatio;
+  if (o.peer === 'patchcore' && typeof ratio === 'number' && ratio !== o.coresetRatio)
+    throw new Error(`${o.dir} holds a PatchCore run with coreset ratio ${ratio}, not ${o.coresetRatio}. Rerun with --coreset-ratio ${ratio} to reuse it, or use another --out.`);
+  return done;
+}
+
+/**
+ * Checks a peer's plan before a benchmark writes or trains anything: a finished run made with another coreset ratio
+ * is refused (not after hours of ntsnet training), and so is a ratio that leaves PatchCore's memory bank empty
+ * (ratio x training images x patches per image < 1).
+ * @param trainImages - training images of the dataset's split. @throws Error naming the folder or the smallest usable ratio.
+ */
+export async function checkPeerPlan(o: Pick<PeerOptions, 'dir' | 'peer' | 'coresetRatio'>, trainImages: number, imageSize: number): Promise<void> {
+  if (await finishedPeer(o)) return;
+  const patches = trainImages * patchCorePatches(imageSize);
+  if (o.peer === 'patchcore' && Math.floor(o.coresetRatio * patches) < 1)
+    throw new Error(`--coreset-ratio ${o.coresetRatio} keeps no patch of PatchCore's ${patches} (${trainImages} training images x ${patchCorePatches(imageSize)} at ${imageSize} px): give at least ${(1 / patches).toPrecision(2)}.`);
+}
+
 /**
  * Runs one anomalib peer on the exact train / test images of ntsnet's seeded split, then scores its raw anomaly maps
  * with ntsnet's metrics and the same masks. Skipped when `dir/run.json` exists (resume).
  * @throws Error when the Python environment is missing (with the setup command) or the peer fails (log named).
  */
 export async function runPeer(o: PeerOptions): Promise<PeerRunRecord> {
-  const runFile = path.join(o.dir, 'run.json');
-  if (await stat(runFile).catch(() => undefined)) {
-    const done = await readRunJson<PeerRunRecord>(runFile);
-    const ratio = (done.tool.settings as { coresetRatio?: number | null } | undefined)?.coresetRatio;
-    if (o.peer === 'patchcore' && typeof ratio === 'number' && ratio !== o.coresetRatio)
-      throw new Error(`${o.dir} holds a PatchCore run with coreset ratio ${ratio}, not ${o.coresetRatio}. Rerun with --coreset-ratio ${ratio} to reuse it, or use another --out.`);
-    return done;
-  }
+  const done = await finishedPeer(o);
+  if (done) return done;
   await mkdir(o.dir, { recursive: true });
   const c = o.config;
   const ds = await readDataset(o.dataset.spec, { valFraction: c.train.valFraction, seed: c.train.seed, skipBad: o.skipBad });
@@ -158,7 +179,7 @@ export async function runPeer(o: PeerOptions): Promise<PeerRunRecord> {
     images: ds.test.map((t, i) => ({ file: path.relative(ds.root, t.path).split(path.sep).join('/'), label: t.label, score: scores[i]! })),
     finishedAt: new Date().toISOString(),
   };
-  await writeJsonAtomic(runFile, rec);
+  await writeJsonAtomic(path.join(o.dir, 'run.json'), rec);
   return rec;
 }
 

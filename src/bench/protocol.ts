@@ -30,7 +30,7 @@ export interface Protocol {
 export function protocol(name: string): Protocol {
   if (name === 'default') {
     return {
-      name: 'default', description: "the cpu preset as 'ntsnet fit' runs it: 128 px, 50 epochs, batch 16, SGD lr 0.4 momentum 0.9 wd 1e-4; both epoch choices evaluated: the best on synthetic defects (checkpoint/) and the last (last/; the lowest validation loss, the default, when that is the last epoch)",
+      name: 'default', description: "the cpu preset as 'ntsnet fit' runs it: 128 px, 50 epochs, batch 16, SGD lr 0.4 momentum 0.9 wd 1e-4; both epoch choices of each training run evaluated: the best on synthetic defects (checkpoint/) and the lowest validation loss (val-loss/, what 'ntsnet fit' ships)",
       base: selectingBySynthetic(preset('cpu')), layerSubsets: 'eval', speed: { imageSize: 256, batches: [1, 32], runs: 5 },
     };
   }
@@ -49,7 +49,7 @@ export function protocol(name: string): Protocol {
   throw new Error(`Unknown protocol '${name}'. Available: default, cpu, paper.`);
 }
 
-/** A config that selects its checkpoint by synthetic defects, so that a benchmark job also keeps the last epoch (runner.ts). */
+/** A config that selects its checkpoint by synthetic defects, so that a benchmark job also keeps the default's val_loss choice (runner.ts). */
 function selectingBySynthetic(c: RunConfig): RunConfig {
   c.train.selectBy = 'synthetic';
   return c;

@@ -39,8 +39,8 @@ export async function planJobs(o: BenchPlanOptions): Promise<Job[]> {
       kind: 'train', dir: path.resolve(o.out, ds.id, name), dataset: { id: ds.id, spec: ds.spec }, name, config,
       teacherMode: o.teacherMode, ...(o.teacherWeights ? { teacherWeights: path.resolve(o.teacherWeights) } : {}),
       variants: variantsFor(config.model, subsets), ...(o.skipBad ? { skipBad: true } : {}),
-      // The epoch selection is compared with the last epoch (runTrainJob evaluates both).
-      ...(config.train.selectBy === 'synthetic' ? { keepLast: true } : {}),
+      // The synthetic epoch selection is compared with the default's val_loss choice (runTrainJob evaluates both).
+      ...(config.train.selectBy === 'synthetic' ? { keepValLossChoice: true } : {}),
     });
     for (const name of o.configs) {
       const c = structuredClone(base);

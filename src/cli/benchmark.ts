@@ -30,6 +30,10 @@ const list = (name: string, v: string): number[] => {
   }
 };
 
+/** The flags among `keys` (commander's camelCase names) given on the command line, as `--kebab-case`. */
+const givenFlags = (cmd: Command, keys: string[]): string[] =>
+  keys.filter((k) => cmd.getOptionValueSource(k) === 'cli').map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+
 export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
   program
     .command('benchmark')
@@ -60,6 +64,8 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       // job's message. A second Ctrl-C ends this process at once.
       process.once('SIGINT', () => log('interrupted: the running job stops after its current batch; rerun the same command to resume (finished jobs are kept)'));
       if (o.speed === true) return speedCommand(o, command, tfLoader, log);
+      const speedOnly = givenFlags(command, ['size', 'batches', 'runs', 'trainEpochs', 'trainRounds']);
+      if (speedOnly.length) throw new Error(`${speedOnly.join(', ')}: option(s) of the speed benchmark (--speed), which the accuracy benchmark does not use; drop them, or add --speed.`);
       const proto = protocol(o.protocol);
       const configs = [...new Set(o.configs.split(',').map((s) => s.trim()).filter(Boolean))];
       const bad = configs.filter((c) => !(ABLATION_NAMES as string[]).includes(c));
@@ -96,8 +102,8 @@ async function speedCommand(o: BenchFlags, cmd: Command, tfLoader: () => Tf, log
   const batches = list('--batches', o.batches);
   const runs = o.runs === undefined ? undefined : list('--runs', o.runs);
   if (runs && runs.length !== batches.length && runs.length !== 1) throw new Error(`--runs: ${runs.length} value(s) for ${batches.length} batch size(s); give one per batch size, or one for all.`);
-  const ignored = ['protocol', 'configs', 'epochs', 'skipBad', 'report', 'coresetRatio'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
-  if (ignored.length) throw new Error(`--speed does not use ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (those are options of the accuracy benchmark); drop them.`);
+  const ignored = givenFlags(cmd, ['protocol', 'configs', 'epochs', 'skipBad', 'report', 'coresetRatio']);
+  if (ignored.length) throw new Error(`--speed does not use ${ignored.join(', ')} (those are options of the accuracy benchmark); drop them.`);
   const out = path.resolve(o.out ?? path.join('results', 'speed'));
   const peers = o.peers.trim() !== 'none';
   if (peers && o.peers.split(',').map((p) => p.trim()).some((p) => !(PEERS as readonly string[]).includes(p))) throw new Error(`--peers: give stfpm (the speed peer) or none, got '${o.peers}'.`);

@@ -42,10 +42,11 @@ export interface FitOptions {
    */
   maxBatchesPerEpoch?: number;
   /**
-   * Benchmarks only: also save the last epoch's weights (with its own thresholds) as a checkpoint in this folder, so
-   * that the epoch selection can be compared with simply training to the end. Never set by the CLI.
+   * Benchmarks only: when the run selects by synthetic defects, also save in this folder the checkpoint that selection
+   * by validation loss (the shipped default) would keep, with its own thresholds, so that both epoch choices of one
+   * training run can be evaluated. Never set by the CLI.
    */
-  keepLast?: string;
+  keepValLossChoice?: string;
   /** Aborting stops training after the current batch: the checkpoint is marked interrupted and {@link FitInterruptedError} is thrown. */
   signal?: AbortSignal;
   /** Replace a checkpoint already in `out` (otherwise refused, so a trained model is never lost silently). */
@@ -210,6 +211,8 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   const optimizer = makeOptimizer(tf, c);
   let history: EpochRecord[] = [];
   let best: { epoch: number; loss: number; synthetic?: number | null } | undefined;
+  // The val_loss choice kept beside a synthetic selection (opts.keepValLossChoice); after a resume, from the history.
+  let bestVal: { epoch: number; loss: number } | undefined;
   const bySynthetic = c.train.selectBy === 'synthetic' && calibration.source === 'validation' && synthetic.defects.length > 0;
   if (c.train.selectBy === 'synthetic' && !bySynthetic) log('warning: selection by synthetic defects needs held-out normal images (--val-fraction > 0); the checkpoint is chosen by the training loss instead.');
   if (bySynthetic && synthetic.defects.length < 5) log(`warning: selection by synthetic defects rests on ${synthetic.defects.length} held-out image(s): its figure is very noisy; use more training images or a larger --val-fraction, or --select-by val_loss.`);
@@ -219,6 +222,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
   if (saved) {
     await restoreResumeState(tf, model, optimizer, saved);
     ({ best, history, bestMeta: meta, thresholdWarned, epochsDone } = saved.info);
+    for (const h of history) if (!bestVal || (h.valLoss ?? h.trainLoss) < bestVal.loss) bestVal = { epoch: h.epoch, loss: h.valLoss ?? h.trainLoss };
     log(`resuming: epochs 1-${epochsDone} of ${c.train.epochs} done (best epoch ${best?.epoch ?? '-'}); continuing with epoch ${epochsDone + 1}`);
   }
   const state = (status: TrainingState['status'], done: number): TrainingState => ({ status, epochsDone: done, epochs: c.train.epochs, pid: process.pid, updatedAt: new Date().toISOString() });
@@ -275,8 +279,8 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
         : score < best.loss);
       const pct = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : (100 * v).toFixed(1));
       log(`epoch ${epoch}/${c.train.epochs} train loss ${rec.trainLoss.toFixed(5)} val loss ${valLoss === null ? 'n/a' : valLoss.toFixed(5)}${synth ? ` synthetic ${pct(synth.imageAuroc)} / ${pct(synth.pixelAuroc)}` : ''} ${rec.imagesPerSecond.toFixed(1)} img/s ${rec.seconds.toFixed(1)} s${improved ? ' *best' : ''}`);
-      const lastEpoch = epoch === c.train.epochs;
-      if (improved || (lastEpoch && opts.keepLast)) {
+      const valImproved = !!opts.keepValLossChoice && bySynthetic && (!bestVal || score < bestVal.loss);
+      if (improved || valImproved) {
         cal ??= await scoreCache(tf, model, calibration.set, c.train.evalBatchSize, true);
         const valScores = calibration.source === 'validation' ? Array.from(cal.scores) : [];
         const thresholds = computeThresholds({
@@ -297,7 +301,10 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
           best = { epoch, loss: score, synthetic: sScore };
           meta = await saveCheckpoint(opts.out, model, m);
         }
-        if (lastEpoch && opts.keepLast) await saveCheckpoint(opts.keepLast, model, { ...m, training: state('complete', epoch) });
+        if (valImproved) {
+          bestVal = { epoch, loss: score };
+          await saveCheckpoint(opts.keepValLossChoice!, model, m);
+        }
       }
       // After every epoch: what --resume needs, and the state (epoch k of n) in config.json.
       await saveResumeState(opts.out, model, optimizer, { config: c, epochsDone: epoch, best, history, bestMeta: meta, thresholdWarned });
@@ -314,6 +321,7 @@ export async function fit(tf: Tf, opts: FitOptions): Promise<FitResult> {
       throw new FitInterruptedError(opts.out, epochsDone, c.train.epochs, meta?.bestEpoch);
     }
     meta = await markTrainingState(opts.out, state('complete', stoppedEarly ? epochsDone : c.train.epochs));
+    if (bestVal && opts.keepValLossChoice && bySynthetic) await markTrainingState(opts.keepValLossChoice, state('complete', stoppedEarly ? epochsDone : c.train.epochs));
     await removeResumeState(opts.out);
   } finally {
     optimizer.dispose();
