@@ -133,6 +133,7 @@ test('ntsnet benchmark: trains, writes the report, resumes without retraining, r
   assert.match(acc, /\| baseline, epoch chosen by synthetic defects \(--select-by synthetic\), \d+ px \| \d+\.\d \| \d+\.\d \|/);
   assert.match(acc, /^Protocol: default \([^\n]*\), epochs overridden: 1 \(--epochs\); seed 42;/m);
   assert.match(acc, /## Epoch selection checked on fresh synthetic defects[\s\S]*Verdict: selection by synthetic defects \*\*(kept|rejected)\*\*/);
+  assert.match(acc, /## Label-free verdicts[^\n]*\n\nDatasets of this run: widget\.\n/);
   assert.match(acc, /## Label-free verdicts[\s\S]*`ntsnet`: \*\*(kept|rejected)\*\*[\s\S]*`lnorm`: \*\*(kept|rejected)\*\*/);
   const levers = (JSON.parse(readFileSync(path.join(out, 'levers.json'), 'utf8')) as { rows: { config: string; variant: string; test: { imageAuroc: number | null; pixelAuroc: number | null } }[] }).rows;
   assert.deepEqual([...new Set(levers.map((l) => l.variant))], ['own', 'lnorm', 'top1', 'top01', 'L3', 'L13', 'L23', 'lnorm_L13', 'lnorm_L23']);
@@ -226,4 +227,39 @@ test('ntsnet benchmark --peers stfpm,patchcore,rd runs anomalib on the same spli
   const out2 = path.join(tmp, 'results2');
   await assert.rejects(run(process.execPath, [cli(), 'benchmark', '--dataset', data, '--out', out2, '--configs', 'baseline', '--peers', 'patchcore', '--coreset-ratio', '0.0001', '--no-speed', '--epochs', '1', '--teacher', 'random']), /--coreset-ratio 0.0001 keeps no patch of PatchCore's \d+ \(\d+ training images x 256 at 128 px\): give at least 0\.\d+/);
   assert.ok(!existsSync(out2), 'refused before the run folder is written');
+});
+
+test('SIGINT to the benchmark process alone stops its running job (no worker outlives it) and the run resumes', { timeout: 300_000 }, async () => {
+  const tmp = makeTempDir('benchint');
+  const data = await makeMvtecCategory(path.join(tmp, 'widget'), { train: 6, good: 2, defective: 2 });
+  const out = path.join(tmp, 'out');
+  const args = [cli(), 'benchmark', '--dataset', data, '--out', out, '--configs', 'baseline', '--peers', 'none', '--no-speed', '--epochs', '40', '--teacher', 'random', '--no-report'];
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const log = path.join(out, 'widget', 'baseline', 'log.txt');
+  // Wait for the worker's first epoch, then signal the parent only (not its process group, as `kill PID` does).
+  while (!(existsSync(log) && /^epoch 1\/40 /m.test(readFileSync(log, 'utf8')))) await new Promise((r) => setTimeout(r, 200));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.notEqual(code, 0);
+  assert.match(stderr, /benchmark interrupted during job widget\/baseline; rerun the same command to resume/);
+  const epochs = readFileSync(log, 'utf8').match(/^epoch \d+\/40 /gm)!.length;
+  assert.ok(epochs < 40, `the job stopped early (${epochs} epochs)`);
+  const state = JSON.parse(readFileSync(path.join(out, 'widget', 'baseline', 'checkpoint', 'config.json'), 'utf8')) as { training: { status: string } };
+  assert.equal(state.training.status, 'interrupted', 'the worker had stopped and marked its checkpoint before the benchmark exited');
+  assert.ok(!existsSync(path.join(out, 'widget', 'baseline', 'run.json')));
+  const again = await run(process.execPath, args, { maxBuffer: 1 << 24 });
+  assert.match(again.stderr, /widget\/baseline: running/);
+  assert.ok(existsSync(path.join(out, 'widget', 'baseline', 'run.json')), 'the rerun finishes the job');
+});
+
+test('smallestRatio: the printed minimum coreset ratio keeps at least one patch and is the tightest two-digit value', async () => {
+  const { smallestRatio } = await import('../src/bench/peers.js');
+  for (const patches of [1, 7, 100, 535, 768, 1280, 53504]) {
+    const r = Number(smallestRatio(patches));
+    assert.ok(Math.floor(r * patches) >= 1, `${patches}: ${r} keeps a patch`);
+    assert.ok(r < (1 / patches) * 1.1 + 1e-12, `${patches}: ${r} is not far above 1 / ${patches}`);
+  }
 });

@@ -122,7 +122,10 @@ export async function writeAccuracyReport(out: string, r: BenchResults, leversFi
   }
   const verdictLines = (vs: LabelFreeVerdict[]): string[] => vs.map((v) => `- \`${v.config}\`: **${v.verdict}** (${v.reasons.join('; ')})`);
   L.push('## Label-free verdicts (src/bench/select.ts: kept only where both synthetic AUROCs rise on every dataset)', '');
-  L.push('Training levers against `baseline`:', '', ...verdictLines(trainVerdicts), '', 'Evaluation-time levers against the default model\'s own setting:', '', ...verdictLines(evalVerdicts), '');
+  // A verdict covers only the datasets of this run: a lever kept here is a default only once it holds on all of them.
+  L.push(`Datasets of this run: ${r.meta.datasets.map((x) => x.id).join(', ')}.`, '');
+  const none = (vs: LabelFreeVerdict[]): string[] => (vs.length ? verdictLines(vs) : ['- (no other configuration in this run)']);
+  L.push('Training levers against `baseline`:', '', ...none(trainVerdicts), '', 'Evaluation-time levers against the default model\'s own setting:', '', ...none(evalVerdicts), '');
   if (leversFile.selection.length) {
     L.push('## Epoch selection checked on fresh synthetic defects', '', 'The epoch chosen by synthetic defects and the default\'s (lowest validation loss) of the same training run, each scored on synthetic defects of seeds the selection never saw (means over the seeds); selection by synthetic defects would be the default only where both figures are higher on every dataset.', '');
     L.push(head(['dataset', 'synthetic choice: fresh image / pixel', 'val_loss choice: fresh image / pixel', 'synthetic better on both']));

@@ -123,6 +123,12 @@ export interface PeerOptions {
 /** PatchCore's patches per training image: its layer2 grid (stride 8), where layer3 is resampled to. */
 const patchCorePatches = (imageSize: number): number => Math.ceil(imageSize / 8) ** 2;
 
+/** The smallest ratio with two significant digits that keeps at least one of `patches` (rounded up, not to nearest). */
+export function smallestRatio(patches: number): string {
+  const step = 10 ** (Math.floor(Math.log10(1 / patches)) - 1);
+  return (Math.ceil(1 / patches / step - 1e-9) * step).toPrecision(2);
+}
+
 /** A peer's finished record in `o.dir` (resume), or undefined; refuses one made with another PatchCore coreset ratio. */
 async function finishedPeer(o: Pick<PeerOptions, 'dir' | 'peer' | 'coresetRatio'>): Promise<PeerRunRecord | undefined> {
   const runFile = path.join(o.dir, 'run.json');
@@ -144,7 +150,7 @@ export async function checkPeerPlan(o: Pick<PeerOptions, 'dir' | 'peer' | 'cores
   if (await finishedPeer(o)) return;
   const patches = trainImages * patchCorePatches(imageSize);
   if (o.peer === 'patchcore' && Math.floor(o.coresetRatio * patches) < 1)
-    throw new Error(`--coreset-ratio ${o.coresetRatio} keeps no patch of PatchCore's ${patches} (${trainImages} training images x ${patchCorePatches(imageSize)} at ${imageSize} px): give at least ${(1 / patches).toPrecision(2)}.`);
+    throw new Error(`--coreset-ratio ${o.coresetRatio} keeps no patch of PatchCore's ${patches} (${trainImages} training images x ${patchCorePatches(imageSize)} at ${imageSize} px): give at least ${smallestRatio(patches)}.`);
 }
 
 /**

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { readDataset } from '../data/dataset.js';
 import type { RunConfig } from '../engine/config.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { runLogged } from '../util/process.js';
+import { ChildFailedError, runLogged } from '../util/process.js';
 import type { BenchDataset } from './datasets.js';
 import type { Job, SpeedJob, TrainJob } from './jobs.js';
 import { ABLATION, LAYER_SUBSETS, layerKey, variantsFor, type AblationName } from './plan.js';
@@ -160,6 +160,7 @@ export async function runJobs(jobs: Job[], log: (l: string) => void): Promise<vo
     try {
       await runLogged(process.execPath, [WORKER, jobFile], workerLog, `benchmark job ${label}`);
     } catch (e) {
+      if (e instanceof ChildFailedError && e.interrupted) throw new Error(`benchmark interrupted during job ${label}; rerun the same command to resume (finished jobs are kept, the interrupted one is redone).`);
       throw new Error(`benchmark job ${label} failed:\n  ${await failureLines(workerLog)}\n(full log: ${workerLog}). Fix the cause and rerun the same command: finished jobs are kept.`);
     } finally {
       for (const w of (await readFile(workerLog, 'utf8').catch(() => '')).split('\n')) {

@@ -13,9 +13,10 @@ if (!file) {
 }
 const job = JSON.parse(await readFile(file, 'utf8')) as Job;
 const tf = loadTf();
-// Ctrl-C (the whole process group gets it) or a kill: a training stops after its batch and removes its caches.
+// Ctrl-C (the whole process group gets it, and the runner passes it on too) or a kill: a training stops after its
+// batch and removes its caches. Repeats are harmless; the runner kills the worker on a second Ctrl-C.
 const stop = new AbortController();
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop.abort());
 try {
   if (job.kind === 'train') await runTrainJob(tf, job, stop.signal);
   else if (job.kind === 'speed') await runSpeedJob(tf, job);

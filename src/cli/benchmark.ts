@@ -62,7 +62,7 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
       // Ctrl-C reaches the job's process too, which stops after its batch and cleans up; the run then ends with that
       // job's message. A second Ctrl-C ends this process at once.
-      process.once('SIGINT', () => log('interrupted: the running job stops after its current batch; rerun the same command to resume (finished jobs are kept)'));
+      process.once('SIGINT', () => log('interrupted: the running job stops after its current batch (a second Ctrl-C stops it at once); rerun the same command to resume (finished jobs are kept)'));
       if (o.speed === true) return speedCommand(o, command, tfLoader, log);
       const speedOnly = givenFlags(command, ['size', 'batches', 'runs', 'trainEpochs', 'trainRounds']);
       if (speedOnly.length) throw new Error(`${speedOnly.join(', ')}: option(s) of the speed benchmark (--speed), which the accuracy benchmark does not use; drop them, or add --speed.`);
@@ -78,7 +78,7 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
       const dup = ids.find((id, i) => ids.indexOf(id) !== i);
       if (dup) throw new Error(`two datasets are both named '${dup}' (results are kept per folder name): benchmark them into separate --out folders.`);
       const out = path.resolve(o.out ?? path.join('results', proto.name));
-      log(`benchmark: protocol ${proto.name} (${proto.description}), seed ${o.seed}; datasets ${ids.join(', ')}; configs ${configs.join(', ')}; out ${out}`);
+      log(`benchmark: protocol ${proto.name} (${proto.description})${o.epochs ? `, epochs overridden: ${o.epochs} (--epochs)` : ''}, seed ${o.seed}; datasets ${ids.join(', ')}; configs ${configs.join(', ')}; out ${out}`);
       const peers = o.peers.trim() === 'none' ? [] : [...new Set(o.peers.split(',').map((s) => s.trim()).filter(Boolean))];
       if (peers.includes('none')) throw new Error(`--peers: 'none' cannot be combined with peers (got '${o.peers}'); give 'none' alone, or a list of ${PEERS.join(', ')}.`);
       const badPeer = peers.filter((p) => !(PEERS as readonly string[]).includes(p));
