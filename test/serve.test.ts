@@ -59,7 +59,7 @@ after(async () => {
 const post = (s: RunningServer, body: Uint8Array, type = 'image/png', query = '', headers: Record<string, string> = {}): Promise<Response> =>
   fetch(`${s.url}/v1/models/widget-tiny/predict${query}`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': type, ...headers } });
 
-test('serve: one image per request gives the score of ntsnet predict; concurrent requests are micro-batched with identical results', { timeout: 120_000 }, async (t) => {
+test('serve: one image per request gives the score of ntsnet predict; concurrent requests are micro-batched with the same scores and decisions', { timeout: 120_000 }, async (t) => {
   const s = fast!;
   const models = (await (await fetch(`${s.url}/v1/models`)).json()) as { models: { name: string; engine: string; imageSize: number; thresholds: { image: number } }[] };
   assert.deepEqual(models.models.map((m) => [m.name, m.engine, m.imageSize]), [['widget-tiny', 'tfjs-node', 64]]);
@@ -82,7 +82,9 @@ test('serve: one image per request gives the score of ntsnet predict; concurrent
     assert.equal(p.decision, p.score > cfg.thresholds.image ? 'anomalous' : 'normal');
     assert.equal(p.normalizedScore, p.score / cfg.thresholds.image);
   });
-  // All at once, as multipart for half of them: grouped into forward passes of > 1 image, same scores bit for bit.
+  // All at once, as multipart for half of them: grouped into forward passes of > 1 image, the same scores to within one
+  // float32 rounding step (TensorFlow's CPU convolutions are bit-identical across batch sizes on some CPUs and builds,
+  // not all: 9.4e-8 relative seen on AMD EPYC with the TF 2.21 wheel build) and the same decisions.
   const together = await Promise.all(images.map(async (f, i) => {
     let r: Response;
     if (i % 2) {
@@ -96,7 +98,10 @@ test('serve: one image per request gives the score of ntsnet predict; concurrent
   const maxBatch = Math.max(...together.map((p) => p.batchSize));
   t.diagnostic(`${images.length} concurrent requests: forward passes of up to ${maxBatch} images`);
   assert.ok(maxBatch > 1, 'concurrent requests were batched');
-  together.forEach((p, i) => assert.equal(p.score, single[i]!.score, `${images[i]}: batched ${p.score} vs batch-1 ${single[i]!.score}`));
+  together.forEach((p, i) => {
+    assert.ok(Math.abs(p.score - single[i]!.score) <= 1e-6 * Math.abs(single[i]!.score), `${images[i]}: batched ${p.score} vs batch-1 ${single[i]!.score}`);
+    assert.equal(p.decision, single[i]!.decision);
+  });
 
   // Maps: 16-bit PNG at model resolution, overlay at the image's size.
   const m16 = (await (await post(s, readFileSync(images[5]!), 'image/png', '?map=png16')).json()) as Prediction;
