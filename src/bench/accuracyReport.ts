@@ -38,7 +38,7 @@ const synth = (e: ExpectedDetection | null | undefined): AccuracyRow['synthetic'
  * The figures of the model a configuration ships with the default selection (lowest validation loss): its
  * `val-loss/` checkpoint where the job selected by synthetic defects and kept it, else its own checkpoint.
  */
-export function defaultChoice(t: TrainRunRecord): { epoch: number; expectedDetection: ExpectedDetection | null } & MapMetrics {
+function defaultChoice(t: TrainRunRecord): { epoch: number; expectedDetection: ExpectedDetection | null } & MapMetrics {
   if (t.valLossChoice) return t.valLossChoice;
   const { imageAuroc, pixelAuroc, aupro, f1Max, f1Threshold } = t.variants[0]!;
   return { epoch: t.bestEpoch, expectedDetection: t.expectedDetection ?? null, imageAuroc, pixelAuroc, aupro, f1Max, f1Threshold };

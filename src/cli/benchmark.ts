@@ -60,8 +60,8 @@ export function registerBenchmark(program: Command, tfLoader: () => Tf): void {
     .option('--no-report', 'run the jobs only')
     .action(async (o: BenchFlags, command: Command) => {
       const log = (l: string): void => void process.stderr.write(`${l}\n`);
-      // Ctrl-C reaches the job's process too, which stops after its batch and cleans up; the run then ends with that
-      // job's message. A second Ctrl-C ends this process at once.
+      // Ctrl-C (or a SIGINT / SIGTERM to this process alone, passed on by util/process.ts) reaches the job's process,
+      // which stops after its batch and cleans up; the run then ends saying so. A second one kills the job at once.
       process.once('SIGINT', () => log('interrupted: the running job stops after its current batch (a second Ctrl-C stops it at once); rerun the same command to resume (finished jobs are kept)'));
       if (o.speed === true) return speedCommand(o, command, tfLoader, log);
       const speedOnly = givenFlags(command, ['size', 'batches', 'runs', 'trainEpochs', 'trainRounds']);
